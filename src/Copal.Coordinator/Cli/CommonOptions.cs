@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Serilog.Events;
+using TorchSharp;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>Options several commands share, with their parsing rules.</summary>
+public static class CommonOptions
+{
+    public static Option<string> Model() => new("--model") { Description = "Hugging Face LLaMA checkpoint directory (default: the bundled tiny-mix model)", DefaultValueFactory = _ => Bundled.Model };
+
+    public static Option<string> Data() => new("--data") { Description = "directory of NAME.calib.txt / NAME.test.txt files (default: the bundled corpora)", DefaultValueFactory = _ => Bundled.Data };
+
+    public static Option<string?> Datasets(string description) => new("--datasets") { Description = description };
+
+    public static Option<int?> SeqLen() => new("--seqlen") { Description = "sequence length L (default: min(max_position_embeddings, 2048))" };
+
+    public static Option<int?> EvalWindows() => new("--eval-windows") { Description = "evaluate only the first W windows of each test split (quick checks)" };
+
+    public static Option<string?> Report() => new("--report") { Description = "write the JSON report to this file" };
+
+    public static Option<string> DType() => new("--dtype") { Description = "compute dtype: float32 or bfloat16", DefaultValueFactory = _ => "float32" };
+
+    public static Option<int> BatchSize() => new("--batch-size") { Description = "sequences per forward call", DefaultValueFactory = _ => 8 };
+
+    public static Option<int?> Threads() => new("--threads") { Description = "torch intra-op threads (default: all cores)" };
+
+    public static Option<LogEventLevel> LogLevel() => new("--log-level") { Description = "Verbose, Debug, Information, Warning, Error", DefaultValueFactory = _ => LogEventLevel.Information, Recursive = true };
+
+    public static Option<string?> LogFile() => new("--log-file") { Description = "also write JSON log events to this file", Recursive = true };
+
+    public static IReadOnlyList<string> ParseList(string? text, IReadOnlyList<string> fallback, string option)
+    {
+        if (text == null)
+        {
+            return fallback;
+        }
+
+        var items = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (items.Length == 0)
+        {
+            throw new CopalInputException($"{option} needs at least one name");
+        }
+
+        var duplicate = items.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate != null)
+        {
+            throw new CopalInputException($"{option} names '{duplicate.Key}' twice");
+        }
+
+        return items;
+    }
+
+    public static ComputeOptions Compute(string dtype, int batchSize, int? threads)
+    {
+        if (batchSize < 1)
+        {
+            throw new CopalInputException($"--batch-size must be at least 1, got {batchSize}");
+        }
+
+        if (threads is < 1)
+        {
+            throw new CopalInputException($"--threads must be at least 1, got {threads}");
+        }
+
+        torch.set_num_threads(threads ?? Environment.ProcessorCount);
+        var scalar = dtype switch
+        {
+            "float32" or "fp32" => torch.ScalarType.Float32,
+            "bfloat16" or "bf16" => torch.ScalarType.BFloat16,
+            _ => throw new CopalInputException($"--dtype must be float32 or bfloat16, got '{dtype}'"),
+        };
+        return new ComputeOptions { DType = scalar, BatchSize = batchSize };
+    }
+}

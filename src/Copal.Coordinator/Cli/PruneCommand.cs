@@ -1,0 +1,103 @@
+using System.CommandLine;
+using Copal.Coordinator.Reporting;
+using Copal.Data;
+using Copal.Evaluation;
+using Copal.Model;
+using Copal.Pruning;
+using Copal.Tokenization;
+using Serilog;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>`copal prune`: a continual pruning run over a dataset sequence, in one process.</summary>
+public static class PruneCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var data = CommonOptions.Data();
+        var datasets = CommonOptions.Datasets("the dataset sequence D1,D2,... (default: fiction,science,speech)");
+        var method = new Option<string>("--method") { Description = "copal, wanda, magnitude or sparsegpt", DefaultValueFactory = _ => "copal" };
+        var strategy = new Option<string?>("--strategy") { Description = "copal, reset or sequential (default: copal for copal, reset for the baselines)" };
+        var seqLen = CommonOptions.SeqLen();
+        var evalWindows = CommonOptions.EvalWindows();
+        var output = new Option<string>("--out") { Description = "output directory for stage checkpoints and reports", DefaultValueFactory = _ => "copal-out" };
+        var force = new Option<bool>("--force") { Description = "write into an existing non-empty --out" };
+        var report = CommonOptions.Report();
+        var dtype = CommonOptions.DType();
+        var batch = CommonOptions.BatchSize();
+        var threads = CommonOptions.Threads();
+        var pruneOptions = new PruneOptions();
+        var command = new Command("prune", "Continually prune a model over a sequence of datasets")
+        {
+            model, data, datasets, method, strategy, seqLen, evalWindows, output, force, report, dtype, batch, threads,
+        };
+        foreach (var o in pruneOptions.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(result =>
+        {
+            var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
+            var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.PruneDatasets, "--datasets");
+            var m = PruneOptions.ParseMethod(result.GetValue(method)!);
+            var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : m == PruningMethod.Copal ? Strategy.Copal : Strategy.Reset;
+            using var llama = LlamaModel.Open(result.GetValue(model)!);
+            var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
+            var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
+            var job = new PruneJob(llama, new DataDirectory(result.GetValue(data)!), settings, compute);
+            return job.Run(names, result.GetValue(output)!, result.GetValue(force), result.GetValue(report));
+        });
+        return command;
+    }
+}
+
+/// <summary>One validated run: checks, output directory, progress, reports.</summary>
+public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
+{
+    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath)
+    {
+        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var pruner = new ContinualPruner(model, data, tokenizer, settings, compute);
+        pruner.Preflight(datasets);
+        OutputDirectory.Prepare(outDir, force);
+        reportPath ??= Path.Combine(outDir, "report.json");
+        Cli.ReportWriter.CheckWritable(reportPath);
+
+        Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
+        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress));
+        var json = PruneReport.Json(Path.GetFullPath(model.Directory), settings, datasets, run, compute);
+        Cli.ReportWriter.WriteJson(reportPath, json);
+        var markdown = PruneReport.Markdown(json, datasets);
+        AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), markdown);
+        Plots.Heatmap(
+            Path.ChangeExtension(reportPath, ".perplexity.png"),
+            $"Perplexity: {PruneReport.MethodName(settings.Method)} / {settings.Strategy.ToString().ToLowerInvariant()}",
+            run.Stages.Select(st => $"after {st.Dataset}").ToList(),
+            datasets,
+            run.Matrix);
+        Console.Write(markdown);
+        Log.Information("Report written to {Report}", reportPath);
+        return 0;
+    }
+}
+
+/// <summary>Output directory rules: never write into someone's non-empty folder unless told to.</summary>
+public static class OutputDirectory
+{
+    public static void Prepare(string path, bool force)
+    {
+        if (File.Exists(path))
+        {
+            throw new CopalInputException($"--out {path}: is a file");
+        }
+
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any() && !force)
+        {
+            throw new CopalInputException($"--out {path}: directory exists and is not empty (use --force to write into it)");
+        }
+
+        Directory.CreateDirectory(path);
+    }
+}

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using Copal.Pruning;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>The pruning options shared by `copal prune` and `copal bench`, and their validation.</summary>
+public sealed class PruneOptions
+{
+    public Option<double?> Sparsity { get; } = new("--sparsity") { Description = "fraction of each linear to prune, in (0, 1) (default 0.5)" };
+
+    public Option<string?> Pattern { get; } = new("--pattern") { Description = "N:M semi-structured pattern, e.g. 2:4 or 4:8 (replaces --sparsity)" };
+
+    public Option<string?> Group { get; } = new("--group") { Description = "comparison group: row (default for wanda, copal) or matrix (default for magnitude)" };
+
+    public Option<int> Samples { get; } = new("--samples") { Description = "calibration samples per dataset", DefaultValueFactory = _ => 128 };
+
+    public Option<string?> Propagate { get; } = new("--propagate") { Description = "dense (default for copal) or pruned (default for the baselines)" };
+
+    public Option<string> Sampling { get; } = new("--sampling") { Description = "even (default) or random", DefaultValueFactory = _ => "even" };
+
+    public Option<long> Seed { get; } = new("--seed") { Description = "seed of random sampling and of the gaussian perturbation", DefaultValueFactory = _ => 0 };
+
+    public Option<string> Perturbation { get; } = new("--perturbation") { Description = "COPAL perturbation model: relative (default) or gaussian", DefaultValueFactory = _ => "relative" };
+
+    public Option<double> Epsilon { get; } = new("--epsilon") { Description = "scale E of the gaussian perturbation", DefaultValueFactory = _ => 0.01 };
+
+    public IEnumerable<Option> All => [Sparsity, Pattern, Group, Samples, Propagate, Sampling, Seed, Perturbation, Epsilon];
+
+    public static PruningMethod ParseMethod(string text) => text switch
+    {
+        "copal" => PruningMethod.Copal,
+        "wanda" => PruningMethod.Wanda,
+        "magnitude" => PruningMethod.Magnitude,
+        "sparsegpt" => PruningMethod.SparseGpt,
+        _ => throw new CopalInputException($"unknown method '{text}' (copal, wanda, magnitude, sparsegpt)"),
+    };
+
+    public static Strategy ParseStrategy(string text) => text switch
+    {
+        "copal" => Strategy.Copal,
+        "reset" => Strategy.Reset,
+        "sequential" => Strategy.Sequential,
+        _ => throw new CopalInputException($"unknown strategy '{text}' (copal, reset, sequential)"),
+    };
+
+    /// <summary>Builds the settings for one method and strategy, refusing bad values before any work.</summary>
+    public PruningSettings Settings(System.CommandLine.ParseResult result, PruningMethod method, Strategy strategy, int seqLen, int? evalWindows)
+    {
+        var patternText = result.GetValue(Pattern);
+        var pattern = patternText is null ? null : NmPattern.Parse(patternText);
+        var sparsity = result.GetValue(Sparsity);
+        if (pattern != null && sparsity != null)
+        {
+            throw new CopalInputException("give either --sparsity or --pattern, not both");
+        }
+
+        var s = pattern is null ? sparsity ?? 0.5 : (double)pattern.N / pattern.M;
+        if (!(s > 0 && s < 1))
+        {
+            throw new CopalInputException($"--sparsity must be in (0, 1), got {s}");
+        }
+
+        var samples = result.GetValue(Samples);
+        if (samples < 1)
+        {
+            throw new CopalInputException($"--samples must be at least 1, got {samples}");
+        }
+
+        if (evalWindows is < 1)
+        {
+            throw new CopalInputException($"--eval-windows must be at least 1, got {evalWindows}");
+        }
+
+        return new PruningSettings
+        {
+            Method = method,
+            Strategy = strategy,
+            Propagation = ParsePropagation(result.GetValue(Propagate), method),
+            Mask = new MaskPolicy(s, ParseGroup(result.GetValue(Group), method), pattern),
+            Samples = samples,
+            SeqLen = seqLen,
+            Sampling = result.GetValue(Sampling) switch
+            {
+                "even" => SamplingMode.Even,
+                "random" => SamplingMode.Random,
+                var other => throw new CopalInputException($"--sampling must be even or random, got '{other}'"),
+            },
+            SamplingSeed = result.GetValue(Seed),
+            Perturbation = ParsePerturbation(result),
+            EvalWindows = evalWindows,
+        };
+    }
+
+    private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
+    {
+        null => PruningSettings.DefaultPropagation(method),
+        "dense" => Propagation.Dense,
+        "pruned" => Propagation.Pruned,
+        _ => throw new CopalInputException($"--propagate must be dense or pruned, got '{text}'"),
+    };
+
+    private static MaskGroup ParseGroup(string? text, PruningMethod method)
+    {
+        if (method == PruningMethod.SparseGpt && text != null)
+        {
+            throw new CopalInputException("--group does not apply to sparsegpt, which chooses per block of 128 columns by OBS error");
+        }
+
+        return text switch
+        {
+            null => PruningSettings.DefaultGroup(method),
+            "row" => MaskGroup.Row,
+            "matrix" => MaskGroup.Matrix,
+            _ => throw new CopalInputException($"--group must be row or matrix, got '{text}'"),
+        };
+    }
+
+    private Pruning.Perturbation ParsePerturbation(System.CommandLine.ParseResult result)
+    {
+        var epsilon = result.GetValue(Epsilon);
+        return result.GetValue(Perturbation) switch
+        {
+            "relative" => Pruning.Perturbation.Relative,
+            "gaussian" when epsilon > 0 => new Pruning.Perturbation(PerturbationModel.Gaussian, epsilon, result.GetValue(Seed)),
+            "gaussian" => throw new CopalInputException($"--epsilon must be positive, got {epsilon}"),
+            var other => throw new CopalInputException($"--perturbation must be relative or gaussian, got '{other}'"),
+        };
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Copal;
+using Copal.Coordinator.Cli;
+using Serilog;
+
+var logLevel = CommonOptions.LogLevel();
+var logFile = CommonOptions.LogFile();
+var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COPAL, ICML 2024)")
+{
+    logLevel,
+    logFile,
+    EvalCommand.Create(),
+    PruneCommand.Create(),
+};
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+{
+    Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
+    return 2;
+}
+
+Logging.Configure(parsed.GetValue(logLevel), parsed.GetValue(logFile));
+try
+{
+    return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (CopalInputException e)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    return 2;
+}
+catch (Exception e)
+{
+    Log.Fatal(e, "copal failed");
+    return 1;
+}
+finally
+{
+    Log.CloseAndFlush();
+}

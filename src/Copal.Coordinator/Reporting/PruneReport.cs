@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Copal.Pruning;
+
+namespace Copal.Coordinator.Reporting;
+
+/// <summary>The report of one continual pruning run: JSON, Markdown and PNG plots.</summary>
+public static class PruneReport
+{
+    public static JsonObject Json(string model, PruningSettings s, IReadOnlyList<string> datasets, PruneRunResult run, ComputeOptions compute)
+    {
+        var p = run.Matrix;
+        var sparsity = new SparsityReport();
+        foreach (var stage in run.Stages)
+        {
+            sparsity.Add(stage.Sparsity);
+        }
+
+        return new JsonObject
+        {
+            ["model"] = model,
+            ["method"] = MethodName(s.Method),
+            ["strategy"] = s.Strategy.ToString().ToLowerInvariant(),
+            ["sparsity"] = s.Mask.Sparsity,
+            ["pattern"] = s.Mask.Pattern?.ToString(),
+            ["group"] = GroupName(s.Mask),
+            ["propagate"] = s.Propagation.ToString().ToLowerInvariant(),
+            ["samples"] = s.Samples,
+            ["seqlen"] = s.SeqLen,
+            ["sampling"] = s.Sampling.ToString().ToLowerInvariant(),
+            ["seed"] = s.SamplingSeed,
+            ["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant(),
+            ["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null,
+            ["eval_windows"] = s.EvalWindows,
+            ["dtype"] = compute.DType.ToString(),
+            ["batch_size"] = compute.BatchSize,
+            ["datasets"] = new JsonArray(datasets.Select(d => (JsonNode?)d).ToArray()),
+            ["dense_perplexity"] = Cli.ReportWriter.ByDataset(run.Dense, r => r.Perplexity),
+            ["perplexity"] = new JsonArray(p.Select(row => (JsonNode?)new JsonArray(row.Select(v => (JsonNode?)v).ToArray())).ToArray()),
+            ["bwt_mean"] = ContinualMetrics.BwtMean(p),
+            ["bwt_max"] = ContinualMetrics.BwtMax(p),
+            ["avg_ppl"] = ContinualMetrics.AveragePerplexity(p),
+            ["achieved_sparsity"] = run.Stages.Count == 0 ? 0 : run.Stages[^1].Sparsity.Overall,
+            ["stages"] = new JsonArray(run.Stages.Select(st => (JsonNode?)new JsonObject
+            {
+                ["dataset"] = st.Dataset,
+                ["seconds"] = st.Seconds,
+                ["eval_seconds"] = st.EvalSeconds,
+                ["checkpoint"] = st.Checkpoint,
+                ["achieved_sparsity"] = st.Sparsity.Overall,
+                ["linear_sparsity"] = LinearSparsity(st.Sparsity),
+                ["shards"] = new JsonArray(st.Shards.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
+                ["importance_sha256"] = st.AccumulatorSha256,
+            }).ToArray()),
+        };
+    }
+
+    public static string MethodName(PruningMethod m) => m == PruningMethod.SparseGpt ? "sparsegpt" : m.ToString().ToLowerInvariant();
+
+    public static string GroupName(MaskPolicy mask) => mask.Pattern != null ? "nm" : mask.Group switch
+    {
+        MaskGroup.Row => "row",
+        MaskGroup.Matrix => "matrix",
+        _ => "obs-block",
+    };
+
+    private static JsonObject LinearSparsity(SparsityReport sparsity)
+    {
+        var o = new JsonObject();
+        foreach (var (name, zeros, count) in sparsity.Linears)
+        {
+            o[name] = (double)zeros / count;
+        }
+
+        return o;
+    }
+
+    public static string Markdown(JsonObject report, IReadOnlyList<string> datasets)
+    {
+        string F(JsonNode? n) => n is null ? "-" : n.GetValue<double>().ToString("F3", CultureInfo.InvariantCulture);
+        var md = new StringBuilder();
+        md.AppendLine($"# Copal run: {report["method"]} / {report["strategy"]}");
+        md.AppendLine();
+        md.AppendLine($"Model `{report["model"]}`; sparsity {report["sparsity"]} (pattern {report["pattern"]?.ToString() ?? "none"}, group {report["group"]}); propagation {report["propagate"]}; {report["samples"]} samples of {report["seqlen"]} tokens ({report["sampling"]}); achieved sparsity {F(report["achieved_sparsity"])}.");
+        md.AppendLine();
+        md.AppendLine("| after stage | " + string.Join(" | ", datasets) + " |");
+        md.AppendLine("|---|" + string.Concat(datasets.Select(_ => "---|")));
+        md.AppendLine("| dense | " + string.Join(" | ", datasets.Select(d => F(report["dense_perplexity"]![d]))) + " |");
+        var rows = report["perplexity"]!.AsArray();
+        for (var i = 0; i < rows.Count; i++)
+        {
+            md.AppendLine($"| {i + 1} ({datasets[i]}) | " + string.Join(" | ", rows[i]!.AsArray().Select(F)) + " |");
+        }
+
+        md.AppendLine();
+        md.AppendLine($"BWT mean {F(report["bwt_mean"])}, BWT max {F(report["bwt_max"])}, average perplexity {F(report["avg_ppl"])}.");
+        return md.ToString();
+    }
+}

@@ -1,0 +1,83 @@
+using Copal.Data;
+using Copal.Model;
+using Copal.Tokenization;
+
+namespace Copal.Evaluation;
+
+/// <summary>Perplexity of every requested dataset's test split, for one set of layer weights.</summary>
+public sealed class ModelEvaluator
+{
+    private readonly LlamaModel model;
+    private readonly DataDirectory data;
+    private readonly SentencePieceTokenizer tokenizer;
+    private readonly Dictionary<string, int[]> testTokens = new();
+
+    public ModelEvaluator(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, int seqLen, int? evalWindows, ComputeOptions compute)
+    {
+        this.model = model;
+        this.data = data;
+        this.tokenizer = tokenizer;
+        SeqLen = seqLen;
+        EvalWindows = evalWindows;
+        Compute = compute;
+    }
+
+    public int SeqLen { get; }
+
+    public int? EvalWindows { get; }
+
+    public ComputeOptions Compute { get; }
+
+    public int[] TestTokens(string dataset)
+    {
+        if (!testTokens.TryGetValue(dataset, out var tokens))
+        {
+            tokens = TokenStream.Load(data, dataset, Split.Test, tokenizer);
+            testTokens[dataset] = tokens;
+        }
+
+        return tokens;
+    }
+
+    /// <summary>Evaluates with the layers of <paramref name="layers"/> (the model's own when null).</summary>
+    public IReadOnlyList<PerplexityResult> Evaluate(IEnumerable<string> datasets, CheckpointReader? layers = null, IProgress<WorkProgress>? progress = null)
+    {
+        var source = layers ?? model.Weights;
+        using var head = model.LoadHead(Compute.DType);
+        return datasets.Select(d => Perplexity.Evaluate(
+            d, TestTokens(d), SeqLen, EvalWindows, model.Config, head, l => Nn.DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
+    }
+
+    /// <summary>Logits [T, V] (float32) of one token sequence through the model's own layers.</summary>
+    public static TorchSharp.torch.Tensor Logits(LlamaModel model, long[] tokens, ComputeOptions compute)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var noGrad = TorchSharp.torch.no_grad();
+        using var head = model.LoadHead(compute.DType);
+        using var rope = new Nn.RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, tokens.Length, compute.DType);
+        var ids = TorchSharp.torch.tensor(tokens, [1, tokens.Length]);
+        var hidden = Nn.LayerwiseRunner.RunLayers(head.Embed(ids), Enumerable.Range(0, model.Config.NumHiddenLayers), l => model.LoadLayer(l, compute.DType), model.Config, rope, compute);
+        return Nn.LlamaOps.Logits(hidden, head, model.Config)[0].to_type(TorchSharp.torch.ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The protocol's default L: min(max_position_embeddings, 2048); a longer request is refused.</summary>
+    public static int ResolveSeqLen(LlamaConfig config, int? requested)
+    {
+        if (requested is { } l)
+        {
+            if (l < 2)
+            {
+                throw new CopalInputException($"--seqlen must be at least 2, got {l}");
+            }
+
+            if (l > config.MaxPositionEmbeddings)
+            {
+                throw new CopalInputException($"--seqlen {l} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
+            }
+
+            return l;
+        }
+
+        return Math.Min(config.MaxPositionEmbeddings, 2048);
+    }
+}

@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace Copal.Model;
+
+/// <summary>
+/// Streams tensors into a safetensors file in a layout fixed up front (so the header can be
+/// written first and tensors can arrive one layer at a time). The file appears under its final
+/// name only on <see cref="Commit"/>; its sha256 is computed on the way.
+/// </summary>
+public sealed class SafetensorsWriter : IDisposable
+{
+    private readonly string path;
+    private readonly string tempPath;
+    private readonly FileStream stream;
+    private readonly IncrementalHash hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IReadOnlyList<TensorEntry> layout;
+    private int next;
+    private bool committed;
+
+    public SafetensorsWriter(string path, IReadOnlyList<(string Name, StorageType DType, long[] Shape)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        this.path = path;
+        tempPath = AtomicFile.TempPathFor(path);
+        var entries = new List<TensorEntry>(tensors.Count);
+        long offset = 0;
+        foreach (var (name, dtype, shape) in tensors)
+        {
+            var bytes = shape.Aggregate(1L, (a, b) => a * b) * dtype.ByteSize();
+            entries.Add(new TensorEntry(name, dtype, shape, offset, offset + bytes));
+            offset += bytes;
+        }
+
+        layout = entries;
+        stream = new FileStream(tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        WriteRaw(HeaderBytes(entries, metadata));
+    }
+
+    public IReadOnlyList<TensorEntry> Layout => layout;
+
+    /// <summary>Appends the next tensor of the layout, converted to its stored dtype.</summary>
+    public void Write(string name, Tensor tensor)
+    {
+        var entry = Expect(name);
+        using var scope = NewDisposeScope();
+        var stored = tensor.to_type(entry.DType.ToScalarType()).cpu().contiguous();
+        if (!stored.shape.SequenceEqual(entry.Shape))
+        {
+            throw new InvalidOperationException($"{path}: tensor '{name}' has shape [{string.Join(", ", stored.shape)}], layout says {entry.ShapeText}");
+        }
+
+        WriteRaw(stored.bytes);
+        next++;
+    }
+
+    /// <summary>Appends the next tensor of the layout as raw stored bytes (a verbatim copy).</summary>
+    public void Write(string name, ReadOnlySpan<byte> bytes)
+    {
+        var entry = Expect(name);
+        if (bytes.Length != entry.ByteLength)
+        {
+            throw new InvalidOperationException($"{path}: tensor '{name}' has {bytes.Length} bytes, layout says {entry.ByteLength}");
+        }
+
+        WriteRaw(bytes);
+        next++;
+    }
+
+    /// <summary>Flushes to disk and renames into place. Returns the file's sha256 (lowercase hex).</summary>
+    public string Commit()
+    {
+        if (next != layout.Count)
+        {
+            throw new InvalidOperationException($"{path}: {layout.Count - next} tensors were never written");
+        }
+
+        stream.Flush(flushToDisk: true);
+        stream.Dispose();
+        File.Move(tempPath, path, overwrite: true);
+        committed = true;
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    public void Dispose()
+    {
+        stream.Dispose();
+        hash.Dispose();
+        if (!committed)
+        {
+            File.Delete(tempPath);
+        }
+    }
+
+    private TensorEntry Expect(string name)
+    {
+        if (next >= layout.Count || layout[next].Name != name)
+        {
+            var expected = next < layout.Count ? layout[next].Name : "nothing more";
+            throw new InvalidOperationException($"{path}: wrote '{name}' where the layout expects {expected}");
+        }
+
+        return layout[next];
+    }
+
+    private void WriteRaw(ReadOnlySpan<byte> bytes)
+    {
+        stream.Write(bytes);
+        hash.AppendData(bytes);
+    }
+
+    private static byte[] HeaderBytes(IReadOnlyList<TensorEntry> entries, IReadOnlyDictionary<string, string>? metadata)
+    {
+        using var json = new MemoryStream();
+        using (var w = new Utf8JsonWriter(json))
+        {
+            w.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                w.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata)
+                {
+                    w.WriteString(k, v);
+                }
+
+                w.WriteEndObject();
+            }
+
+            foreach (var e in entries)
+            {
+                w.WriteStartObject(e.Name);
+                w.WriteString("dtype", e.DType.Name());
+                w.WriteStartArray("shape");
+                foreach (var d in e.Shape)
+                {
+                    w.WriteNumberValue(d);
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(e.Begin);
+                w.WriteNumberValue(e.End);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
+        }
+
+        // The format pads the header with spaces so the data section starts 8-byte aligned.
+        var padded = (json.Length + 7) / 8 * 8;
+        var header = new byte[8 + padded];
+        BinaryPrimitives.WriteUInt64LittleEndian(header, (ulong)padded);
+        json.GetBuffer().AsSpan(0, (int)json.Length).CopyTo(header.AsSpan(8));
+        header.AsSpan(8 + (int)json.Length).Fill((byte)' ');
+        return header;
+    }
+}

@@ -1,0 +1,44 @@
+using TorchSharp;
+
+namespace Copal.Model;
+
+/// <summary>The safetensors dtypes a LLaMA checkpoint may hold, with their torch and byte sizes.</summary>
+public enum StorageType
+{
+    F32,
+    F16,
+    BF16,
+}
+
+public static class StorageTypes
+{
+    public static bool TryParse(string text, out StorageType type)
+    {
+        switch (text)
+        {
+            case "F32": type = StorageType.F32; return true;
+            case "F16": type = StorageType.F16; return true;
+            case "BF16": type = StorageType.BF16; return true;
+            default: type = default; return false;
+        }
+    }
+
+    public static string Name(this StorageType type) => type.ToString();
+
+    public static int ByteSize(this StorageType type) => type == StorageType.F32 ? 4 : 2;
+
+    public static torch.ScalarType ToScalarType(this StorageType type) => type switch
+    {
+        StorageType.F32 => torch.ScalarType.Float32,
+        StorageType.F16 => torch.ScalarType.Float16,
+        _ => torch.ScalarType.BFloat16,
+    };
+
+    public static StorageType FromScalarType(torch.ScalarType type) => type switch
+    {
+        torch.ScalarType.Float32 => StorageType.F32,
+        torch.ScalarType.Float16 => StorageType.F16,
+        torch.ScalarType.BFloat16 => StorageType.BF16,
+        _ => throw new ArgumentException($"dtype {type} cannot be stored in a checkpoint"),
+    };
+}

@@ -1,0 +1,61 @@
+using Copal.Model;
+using Copal.Nn;
+
+namespace Copal.Pruning;
+
+/// <summary>A file of a stage checkpoint, with what it holds and its digest.</summary>
+public sealed record ShardFile(string FileName, string Sha256, long Bytes, IReadOnlyList<string> Tensors);
+
+/// <summary>
+/// Streams the pruned decoder layers of a layer range into one safetensors shard, with the
+/// source's tensor names and stored dtypes. Norms are copied verbatim from the source.
+/// </summary>
+public sealed class CheckpointShardWriter : IDisposable
+{
+    private readonly LlamaModel source;
+    private readonly SafetensorsWriter writer;
+    private readonly string fileName;
+
+    public CheckpointShardWriter(string directory, string fileName, LlamaModel source, IEnumerable<int> layers)
+    {
+        this.source = source;
+        this.fileName = fileName;
+        var layout = layers.SelectMany(LayerTensorNames)
+            .Select(name => source.Weights.Entry(name))
+            .Select(e => (e.Name, e.DType, e.Shape))
+            .ToList();
+        writer = new SafetensorsWriter(Path.Combine(directory, fileName), layout);
+    }
+
+    public static string FileNameFor(int firstLayer, int lastLayer) => $"layers-{firstLayer:D5}-{lastLayer:D5}.safetensors";
+
+    public static IEnumerable<string> LayerTensorNames(int layer) =>
+        LlamaLinear.All.Select(l => TensorNames.Linear(layer, l))
+            .Append(TensorNames.InputNorm(layer))
+            .Append(TensorNames.PostAttentionNorm(layer));
+
+    public void WriteLayer(int layer, DecoderLayerWeights pruned)
+    {
+        foreach (var linear in LlamaLinear.All)
+        {
+            writer.Write(TensorNames.Linear(layer, linear), pruned[linear]);
+        }
+
+        CopyVerbatim(writer, source, TensorNames.InputNorm(layer));
+        CopyVerbatim(writer, source, TensorNames.PostAttentionNorm(layer));
+    }
+
+    public ShardFile Commit()
+    {
+        var sha = writer.Commit();
+        return new ShardFile(fileName, sha, writer.Layout.Sum(e => e.ByteLength), writer.Layout.Select(e => e.Name).ToList());
+    }
+
+    public static void CopyVerbatim(SafetensorsWriter writer, LlamaModel source, string name)
+    {
+        var file = source.Weights.FileOf(name);
+        writer.Write(name, file.Bytes(file.Entry(name)));
+    }
+
+    public void Dispose() => writer.Dispose();
+}

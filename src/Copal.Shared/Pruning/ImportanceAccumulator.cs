@@ -1,0 +1,69 @@
+using Copal.Model;
+using static TorchSharp.torch;
+
+namespace Copal.Pruning;
+
+/// <summary>
+/// The importance state carried between stages: one float32 tensor per linear (W* for COPAL).
+/// It loads the previous stage's state lazily from a memory-mapped file, adds this stage's
+/// contribution, and streams the sums into the next state file one linear at a time, so that
+/// no more than one layer's state is ever in memory.
+/// </summary>
+public sealed class ImportanceAccumulator : IDisposable
+{
+    public const string FileName = "importance.safetensors";
+
+    private readonly SafetensorsFile? previous;
+    private readonly SafetensorsWriter? next;
+
+    private ImportanceAccumulator(SafetensorsFile? previous, SafetensorsWriter? next)
+    {
+        this.previous = previous;
+        this.next = next;
+    }
+
+    public static string TensorName(int layer, LlamaLinear linear) => $"model.layers.{layer}.{linear.Module}.importance";
+
+    /// <param name="previousPath">The last stage's state, or null to start from zero.</param>
+    /// <param name="nextPath">Where this stage's state goes, or null when the metric keeps none.</param>
+    public static ImportanceAccumulator Open(string? previousPath, string? nextPath, IReadOnlyList<(string Name, StorageType DType, long[] Shape)> layout, IReadOnlyDictionary<string, string>? metadata = null) => new(
+        previousPath is null ? null : SafetensorsFile.Open(previousPath),
+        nextPath is null || layout.Count == 0 ? null : new SafetensorsWriter(nextPath, layout, metadata));
+
+    /// <summary>The state file layout for a layer range: one tensor per linear, in layer order.</summary>
+    public static List<(string Name, StorageType DType, long[] Shape)> Layout(LlamaConfig config, IEnumerable<int> layers, Func<long, long, long[]> statisticShape) =>
+        layers.SelectMany(l => LlamaLinear.All.Select(linear =>
+        {
+            var shape = linear.Shape(config);
+            return (TensorName(l, linear), StorageType.F32, statisticShape(shape[0], shape[1]));
+        })).Where(e => e.Item3.Length > 0).ToList();
+
+    /// <summary>The previous state for a linear, or null when starting fresh.</summary>
+    public Tensor? Previous(int layer, LlamaLinear linear)
+    {
+        if (previous is null)
+        {
+            return null;
+        }
+
+        var name = TensorName(layer, linear);
+        if (!previous.Contains(name))
+        {
+            throw new CopalInputException($"{previous.Path}: accumulator state lacks '{name}'");
+        }
+
+        return previous.Read(name);
+    }
+
+    /// <summary>Records a linear's accumulated state; calls must follow the layout order.</summary>
+    public void Save(int layer, LlamaLinear linear, Tensor state) => next?.Write(TensorName(layer, linear), state);
+
+    /// <summary>Commits the new state file. Returns its sha256, or null when nothing is kept.</summary>
+    public string? Commit() => next?.Commit();
+
+    public void Dispose()
+    {
+        previous?.Dispose();
+        next?.Dispose();
+    }
+}

@@ -1,0 +1,72 @@
+using static TorchSharp.torch;
+
+namespace Copal.Pruning.Metrics;
+
+/// <summary>
+/// COPAL (Malla et al., 2024, Algorithm 1, linear case): the sensitivity of the layer output to
+/// perturbations, as a directional derivative accumulated over datasets:
+/// W*_i = W*_(i-1) + sum_t |W . 2 dy_t x_t^T|. The statistic of a stage is sum_t |dy_t| |x_t|^T
+/// ([out, in]); folding multiplies it by |W|. For the relative model dy = 2 eps y, and the
+/// constant factor is dropped (it changes no ranking).
+/// </summary>
+public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
+{
+    public override string Name => "copal";
+
+    public override bool UsesOutput => perturbation.Model == PerturbationModel.Relative;
+
+    public Perturbation Perturbation => perturbation;
+
+    public override long[] StatisticShape(long outFeatures, long inFeatures) => [outFeatures, inFeatures];
+
+    public override void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site)
+    {
+        using var scope = NewDisposeScope();
+        var dy = perturbation.Model == PerturbationModel.Relative
+            ? y ?? throw new ArgumentNullException(nameof(y))
+            : GaussianOutputChange(weight, x, site);
+
+        // One extra GEMM per linear: [out, tokens] x [tokens, in].
+        statistic.addmm_(dy.abs().t(), x.abs());
+    }
+
+    /// <summary>dy = dW x + W dx with dW = E |W| . xi and dx = E |x| . zeta, seeded by the site.</summary>
+    private Tensor GaussianOutputChange(Tensor weight, Tensor x, CalibrationSite site)
+    {
+        using var generator = new TorchSharp.torch.Generator((ulong)SeedFor(site));
+        var xi = randn(weight.shape, generator: generator);
+        var zeta = randn(x.shape, generator: generator);
+        var dW = weight.abs() * xi * perturbation.Epsilon;
+        var dx = x.abs() * zeta * perturbation.Epsilon;
+        return nn.functional.linear(x, dW) + nn.functional.linear(dx, weight);
+    }
+
+    // A fixed mix (not HashCode, which is randomised per process) so every node draws the same noise.
+    private long SeedFor(CalibrationSite site)
+    {
+        var h = (ulong)perturbation.Seed;
+        foreach (var part in new[] { site.Stage, site.Layer, site.Linear, site.FirstSample })
+        {
+            h = SplitMix((h ^ (ulong)part) + 0x9E3779B97F4A7C15UL);
+        }
+
+        return (long)(h >> 1);
+    }
+
+    private static ulong SplitMix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public override Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var contribution = weight.abs() * statistic;
+        return (carried is null ? contribution : carried + contribution).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor Scores(Tensor weight, Tensor? accumulated) =>
+        (accumulated ?? throw new ArgumentNullException(nameof(accumulated))).alias();
+}

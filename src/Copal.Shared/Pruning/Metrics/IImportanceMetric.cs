@@ -1,0 +1,34 @@
+using static TorchSharp.torch;
+
+namespace Copal.Pruning.Metrics;
+
+/// <summary>Identifies one micro-batch of one linear, so seeded noise is the same wherever it runs.</summary>
+public readonly record struct CalibrationSite(int Stage, int Layer, int Linear, long FirstSample);
+
+/// <summary>
+/// An importance metric as plain functions over tensors. A stage gathers a statistic per linear
+/// from calibration micro-batches, folds it into the accumulator carried between stages, and
+/// prunes a weight from the accumulated value.
+/// </summary>
+public interface IImportanceMetric
+{
+    string Name { get; }
+
+    /// <summary>False for metrics that need no calibration data (magnitude).</summary>
+    bool UsesCalibration { get; }
+
+    /// <summary>True when <see cref="Accumulate"/> needs y = x W^T computed with the weight being scored.</summary>
+    bool UsesOutput { get; }
+
+    /// <summary>Shape of the per-linear statistic (and accumulator) for a weight [out, in].</summary>
+    long[] StatisticShape(long outFeatures, long inFeatures);
+
+    /// <summary>Adds one micro-batch: x [tokens, in] and y [tokens, out], both float32.</summary>
+    void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site);
+
+    /// <summary>The accumulator after this stage: carried (null = nothing yet) plus this stage's statistic.</summary>
+    Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight);
+
+    /// <summary>The pruned weight (float32) chosen with the accumulated statistic.</summary>
+    Tensor Prune(Tensor weight, Tensor? accumulated, MaskPolicy policy);
+}

@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Copal.Pruning.Metrics;
+
+/// <summary>S = |W|: no calibration data.</summary>
+public sealed class MagnitudeMetric : ScoreMetric
+{
+    public override string Name => "magnitude";
+
+    public override bool UsesCalibration => false;
+
+    public override long[] StatisticShape(long outFeatures, long inFeatures) => [];
+
+    public override void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site)
+    {
+    }
+
+    public override Tensor Scores(Tensor weight, Tensor? accumulated) => weight.abs();
+}

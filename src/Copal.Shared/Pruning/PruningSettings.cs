@@ -1,0 +1,86 @@
+namespace Copal.Pruning;
+
+public enum PruningMethod
+{
+    Magnitude,
+    Wanda,
+    SparseGpt,
+    Copal,
+}
+
+/// <summary>How the stages of a dataset sequence relate (protocol: continual strategies).</summary>
+public enum Strategy
+{
+    /// <summary>Prune the dense weights with importance accumulated over D1..Di.</summary>
+    Copal,
+
+    /// <summary>Prune the dense weights using Di alone.</summary>
+    Reset,
+
+    /// <summary>Prune the previous stage's pruned weights using Di alone.</summary>
+    Sequential,
+}
+
+/// <summary>Where each layer's calibration inputs come from.</summary>
+public enum Propagation
+{
+    /// <summary>From the dense model: one pass, all layers calibrated at once.</summary>
+    Dense,
+
+    /// <summary>From the already pruned earlier layers, layer by layer (Wanda/SparseGPT).</summary>
+    Pruned,
+}
+
+public enum SamplingMode
+{
+    Even,
+    Random,
+}
+
+public enum PerturbationModel
+{
+    /// <summary>dW = eps W, dx = eps x: dy = 2 eps y, so W* += |W| . (|Y|^T |X|).</summary>
+    Relative,
+
+    /// <summary>dW = E |W| . xi, dx = E |x| . zeta with seeded standard normals.</summary>
+    Gaussian,
+}
+
+public sealed record Perturbation(PerturbationModel Model, double Epsilon, long Seed)
+{
+    public static Perturbation Relative { get; } = new(PerturbationModel.Relative, 0, 0);
+}
+
+/// <summary>Everything that decides the numbers of a continual pruning run.</summary>
+public sealed record PruningSettings
+{
+    public required PruningMethod Method { get; init; }
+
+    public required Strategy Strategy { get; init; }
+
+    public required Propagation Propagation { get; init; }
+
+    public required MaskPolicy Mask { get; init; }
+
+    public required int Samples { get; init; }
+
+    public required int SeqLen { get; init; }
+
+    public SamplingMode Sampling { get; init; } = SamplingMode.Even;
+
+    public long SamplingSeed { get; init; }
+
+    public Perturbation Perturbation { get; init; } = Perturbation.Relative;
+
+    public int? EvalWindows { get; init; }
+
+    public static Propagation DefaultPropagation(PruningMethod method) =>
+        method == PruningMethod.Copal ? Propagation.Dense : Propagation.Pruned;
+
+    public static MaskGroup DefaultGroup(PruningMethod method) => method switch
+    {
+        PruningMethod.Magnitude => MaskGroup.Matrix,
+        PruningMethod.SparseGpt => MaskGroup.ObsBlock,
+        _ => MaskGroup.Row,
+    };
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+using Copal.Model;
+
+namespace Copal.Pruning;
+
+/// <summary>
+/// A stage's Hugging Face checkpoint directory: shards of pruned layers, a shard with the
+/// embedding, final norm and lm_head, the index, and the model's config and tokenizer files.
+/// It is built in a hidden sibling directory and renamed into place when complete.
+/// </summary>
+public static class StageCheckpoint
+{
+    public const string HeadFile = "head.safetensors";
+    public const string ManifestFile = "stage.json";
+
+    public static string DirectoryName(int stage, string dataset) => $"stage-{stage}-{dataset}";
+
+    public static string BuildDirectory(string finalDirectory)
+    {
+        var parent = Path.GetDirectoryName(Path.GetFullPath(finalDirectory))!;
+        var build = Path.Combine(parent, "." + Path.GetFileName(finalDirectory) + ".partial");
+        if (Directory.Exists(build))
+        {
+            Directory.Delete(build, recursive: true);
+        }
+
+        Directory.CreateDirectory(build);
+        return build;
+    }
+
+    /// <summary>The never-pruned tensors, copied verbatim from the source.</summary>
+    public static ShardFile WriteHead(string directory, LlamaModel source)
+    {
+        var names = new List<string> { TensorNames.Embedding, TensorNames.FinalNorm };
+        if (source.Weights.Contains(TensorNames.LmHead))
+        {
+            names.Add(TensorNames.LmHead);
+        }
+
+        var layout = names.Select(n => source.Weights.Entry(n)).Select(e => (e.Name, e.DType, e.Shape)).ToList();
+        using var writer = new SafetensorsWriter(Path.Combine(directory, HeadFile), layout);
+        foreach (var name in names)
+        {
+            CheckpointShardWriter.CopyVerbatim(writer, source, name);
+        }
+
+        var sha = writer.Commit();
+        return new ShardFile(HeadFile, sha, layout.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b) * e.DType.ByteSize()), names);
+    }
+
+    /// <summary>Writes the index, copies config and tokenizer files, and renames the directory into place.</summary>
+    public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, object manifest)
+    {
+        ShardIndex.Write(buildDirectory, shards.SelectMany(s => s.Tensors.Select(t => (t, s.FileName))), shards.Sum(s => s.Bytes));
+        foreach (var file in Directory.GetFiles(source.Directory))
+        {
+            var name = Path.GetFileName(file);
+            if (!name.EndsWith(".safetensors", StringComparison.Ordinal) && name != CheckpointReader.IndexFile)
+            {
+                AtomicFile.Copy(file, Path.Combine(buildDirectory, name));
+            }
+        }
+
+        AtomicFile.WriteAllText(Path.Combine(buildDirectory, ManifestFile), JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }));
+        if (Directory.Exists(finalDirectory))
+        {
+            Directory.Delete(finalDirectory, recursive: true);
+        }
+
+        Directory.Move(buildDirectory, finalDirectory);
+    }
+}

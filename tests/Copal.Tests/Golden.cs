@@ -1,0 +1,17 @@
+using System.Text.Json;
+
+namespace Copal.Tests;
+
+/// <summary>Figures from the independent reference implementation (tests/assets/golden).</summary>
+public static class Golden
+{
+    private static readonly Lazy<JsonElement> TinyMixDoc = new(() => Load("tiny-mix.json"));
+
+    public static JsonElement TinyMix => TinyMixDoc.Value;
+
+    public static JsonElement Load(string name) => JsonDocument.Parse(File.ReadAllBytes(RepoPaths.Golden(name))).RootElement;
+
+    public static double[] Doubles(JsonElement array) => array.EnumerateArray().Select(e => e.GetDouble()).ToArray();
+
+    public static long[] Longs(JsonElement array) => array.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+}
