@@ -11,6 +11,7 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     logFile,
     EvalCommand.Create(),
     PruneCommand.Create(),
+    BenchCommand.Create(),
 };
 
 var parsed = root.Parse(args);

@@ -67,6 +67,15 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
         var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress));
+        var markdown = WriteReports(reportPath, datasets, run);
+        Console.Write(markdown);
+        Log.Information("Report written to {Report}", reportPath);
+        return 0;
+    }
+
+    /// <summary>Writes a run's JSON report, its Markdown (.md) and perplexity heatmap (.perplexity.png); returns the Markdown.</summary>
+    public string WriteReports(string reportPath, IReadOnlyList<string> datasets, PruneRunResult run)
+    {
         var json = PruneReport.Json(Path.GetFullPath(model.Directory), settings, datasets, run, compute);
         Cli.ReportWriter.WriteJson(reportPath, json);
         var markdown = PruneReport.Markdown(json, datasets);
@@ -77,9 +86,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
             run.Stages.Select(st => $"after {st.Dataset}").ToList(),
             datasets,
             run.Matrix);
-        Console.Write(markdown);
-        Log.Information("Report written to {Report}", reportPath);
-        return 0;
+        return markdown;
     }
 }
 

@@ -69,16 +69,27 @@ public sealed class SafetensorsHeader
 
             var tensors = new List<TensorEntry>();
             var metadata = new Dictionary<string, string>();
+            var names = new HashSet<string>();
             foreach (var property in doc.RootElement.EnumerateObject())
             {
                 if (property.Name == "__metadata__")
                 {
+                    if (property.Value.ValueKind != JsonValueKind.Object)
+                    {
+                        throw Bad(path, "__metadata__ is not a JSON object");
+                    }
+
                     foreach (var m in property.Value.EnumerateObject())
                     {
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     }
 
                     continue;
+                }
+
+                if (!names.Add(property.Name))
+                {
+                    throw Bad(path, $"tensor '{property.Name}' appears twice in the header");
                 }
 
                 tensors.Add(ParseEntry(path, property.Name, property.Value, dataLength));
@@ -128,7 +139,8 @@ public sealed class SafetensorsHeader
             throw Bad(path, $"tensor '{name}' ends at byte {end} but the data section has {dataLength} bytes (truncated file?)");
         }
 
-        var expected = entry.NumElements * dtype.ByteSize();
+        // Exact arithmetic: a crafted shape must not wrap around to match the offsets.
+        var expected = shape.Aggregate(new System.Numerics.BigInteger(dtype.ByteSize()), (a, b) => a * b);
         if (expected != entry.ByteLength)
         {
             throw Bad(path, $"tensor '{name}' has shape {entry.ShapeText} x {dtypeText} = {expected} bytes but its offsets span {entry.ByteLength}");

@@ -69,10 +69,17 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         return tokens;
     }
 
-    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null)
+    /// <summary>
+    /// Runs every stage. <paramref name="knownDense"/>, when given, is the dense model's perplexity on
+    /// these datasets already measured with the same length, windows and compute options (in any
+    /// order), so it is not evaluated again.
+    /// </summary>
+    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null)
     {
         var evaluator = new ModelEvaluator(model, data, tokenizer, settings.SeqLen, settings.EvalWindows, compute);
-        var dense = evaluator.Evaluate(datasets, progress: progress);
+        var dense = knownDense is null
+            ? evaluator.Evaluate(datasets, progress: progress)
+            : datasets.Select(d => knownDense.Single(r => r.Dataset == d)).ToList();
         Log.Information("Dense perplexity: {Perplexity}", dense.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
 
         var stages = new List<StageResult>();

@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Xunit;
+
+namespace Copal.Tests;
+
+public class PruneCommandTests
+{
+    private static readonly string[] Quick = ["prune", "--samples", "4", "--seqlen", "64", "--eval-windows", "3"];
+
+    [Fact]
+    public void StageCheckpointsReevaluateToTheReportedPerplexities()
+    {
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction,science", "--out", outDir]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")));
+        var root = report.RootElement;
+        foreach (var key in new[] { "model", "method", "strategy", "sparsity", "pattern", "group", "propagate", "samples", "seqlen", "datasets", "dense_perplexity", "perplexity", "bwt_mean", "bwt_max", "avg_ppl", "achieved_sparsity", "stages" })
+        {
+            Assert.True(root.TryGetProperty(key, out _), $"report lacks {key}");
+        }
+
+        Assert.Equal(0.5, root.GetProperty("achieved_sparsity").GetDouble());
+        Assert.True(File.Exists(Path.Combine(outDir, "report.md")));
+        Assert.True(File.Exists(Path.Combine(outDir, "report.perplexity.png")));
+
+        var stages = root.GetProperty("stages").EnumerateArray().ToList();
+        for (var i = 0; i < stages.Count; i++)
+        {
+            var checkpoint = stages[i].GetProperty("checkpoint").GetString()!;
+            var evalReport = dir.File($"eval-{i}.json");
+            var eval = CopalCli.Run("eval", "--model", checkpoint, "--datasets", "fiction,science", "--seqlen", "64", "--eval-windows", "3", "--report", evalReport);
+            Assert.True(eval.ExitCode == 0, eval.Stderr);
+            using var evalJson = JsonDocument.Parse(File.ReadAllText(evalReport));
+            var reported = root.GetProperty("perplexity")[i];
+            Assert.Equal(reported[0].GetDouble(), evalJson.RootElement.GetProperty("perplexity").GetProperty("fiction").GetDouble(), 1e-9);
+            Assert.Equal(reported[1].GetDouble(), evalJson.RootElement.GetProperty("perplexity").GetProperty("science").GetDouble(), 1e-9);
+        }
+    }
+
+    public static TheoryData<string[], string> BadInputs() => new()
+    {
+        { ["--sparsity", "1.5"], "--sparsity" },
+        { ["--sparsity", "0"], "--sparsity" },
+        { ["--pattern", "4:4"], "N must be" },
+        { ["--pattern", "3:7"], "not divisible" },
+        { ["--datasets", "fiction,klingon"], "klingon" },
+        { ["--method", "obs"], "unknown method" },
+        { ["--strategy", "forget"], "unknown strategy" },
+        { ["--seqlen", "300"], "max_position_embeddings" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInputs))]
+    public void BadInputFailsWithOneLineAndWritesNothing(string[] args, string mention)
+    {
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        string[] quick = args.Contains("--seqlen") ? ["prune", "--samples", "4", "--eval-windows", "3"] : Quick;
+        var run = CopalCli.Run([.. quick, .. args, "--out", outDir]);
+        AssertRefused(run, mention);
+        Assert.False(Directory.Exists(outDir), "the output directory was created");
+    }
+
+    [Fact]
+    public void TooFewCalibrationTokensIsRefused()
+    {
+        using var dir = new TempDir();
+        var data = dir.File("data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "tiny.calib.txt"), "Only a few words here.");
+        File.WriteAllText(Path.Combine(data, "tiny.test.txt"), File.ReadAllText(Path.Combine(RepoPaths.Corpora, "fiction.test.txt")));
+        var outDir = dir.File("out");
+        var run = CopalCli.Run([.. Quick, "--data", data, "--datasets", "tiny", "--out", outDir]);
+        AssertRefused(run, "fewer than one sample");
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void ExistingNonEmptyOutputNeedsForce()
+    {
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        Directory.CreateDirectory(outDir);
+        var keep = Path.Combine(outDir, "keep.txt");
+        File.WriteAllText(keep, "mine");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir]);
+        AssertRefused(run, "--force");
+        Assert.Equal(["keep.txt"], Directory.GetFileSystemEntries(outDir).Select(Path.GetFileName));
+
+        var forced = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--force"]);
+        Assert.True(forced.ExitCode == 0, forced.Stderr);
+        Assert.True(Directory.Exists(Path.Combine(outDir, "stage-1-fiction")));
+    }
+
+    private static void AssertRefused(CliResult run, string mention)
+    {
+        Assert.NotEqual(0, run.ExitCode);
+        var reason = run.Stderr.Trim();
+        Assert.DoesNotContain('\n', reason);
+        Assert.Contains(mention, reason);
+    }
+}

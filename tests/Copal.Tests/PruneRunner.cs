@@ -1,0 +1,49 @@
+using System.Text.Json;
+using Copal.Data;
+using Copal.Model;
+using Copal.Pruning;
+using Copal.Tokenization;
+
+namespace Copal.Tests;
+
+/// <summary>Runs the in-process engine on the bundled model with the settings of a golden run entry.</summary>
+public static class PruneRunner
+{
+    public static readonly string[] GoldenDatasets = ["fiction", "science", "speech"];
+
+    public static PruningSettings SettingsOf(JsonElement run)
+    {
+        var method = run.GetProperty("metric").GetString() switch
+        {
+            "copal" => PruningMethod.Copal,
+            "wanda" => PruningMethod.Wanda,
+            "magnitude" => PruningMethod.Magnitude,
+            _ => PruningMethod.SparseGpt,
+        };
+        var strategy = Enum.Parse<Strategy>(run.GetProperty("strategy").GetString()!, ignoreCase: true);
+        var propagation = Enum.Parse<Propagation>(run.GetProperty("propagate").GetString()!, ignoreCase: true);
+        var group = run.TryGetProperty("group", out var g) ? Enum.Parse<MaskGroup>(g.GetString()!, ignoreCase: true) : PruningSettings.DefaultGroup(method);
+        var pattern = run.TryGetProperty("nm", out var nm) ? NmPattern.Parse(nm.GetString()!) : null;
+        var sparsity = pattern is null ? run.GetProperty("sparsity").GetDouble() : (double)pattern.N / pattern.M;
+        return new PruningSettings
+        {
+            Method = method,
+            Strategy = strategy,
+            Propagation = propagation,
+            Mask = new MaskPolicy(sparsity, group, pattern),
+            Samples = run.TryGetProperty("nsamples", out var n) ? n.GetInt32() : 128,
+            SeqLen = 256,
+            EvalWindows = run.TryGetProperty("eval_windows", out var w) ? w.GetInt32() : null,
+        };
+    }
+
+    public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null)
+    {
+        using var model = LlamaModel.Open(RepoPaths.TinyModel);
+        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
+        datasets ??= GoldenDatasets;
+        pruner.Preflight(datasets);
+        return pruner.Run(datasets, outDir);
+    }
+}
