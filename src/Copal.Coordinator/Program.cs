@@ -12,6 +12,7 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     EvalCommand.Create(),
     PruneCommand.Create(),
     BenchCommand.Create(),
+    PlanCommand.Create(),
 };
 
 var parsed = root.Parse(args);

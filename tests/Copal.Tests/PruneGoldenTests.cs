@@ -86,9 +86,9 @@ public class PruneGoldenTests
         var copal = PruneRunner.Run(settings, Path.Combine(dir.Path, "copal"), ["fiction", "science"]);
         var reset = PruneRunner.Run(settings with { Strategy = Strategy.Reset }, Path.Combine(dir.Path, "reset"), ["fiction", "science"]);
         var name = ImportanceAccumulator.TensorName(0, LlamaLinear.Q);
-        using var c1 = SafetensorsFile.Open(Path.Combine(copal.Stages[0].Checkpoint, ImportanceAccumulator.FileName));
-        using var c2 = SafetensorsFile.Open(Path.Combine(copal.Stages[1].Checkpoint, ImportanceAccumulator.FileName));
-        using var r2 = SafetensorsFile.Open(Path.Combine(reset.Stages[1].Checkpoint, ImportanceAccumulator.FileName));
+        using var c1 = SafetensorsFile.Open(Path.Combine(copal.Stages[0].Checkpoint, ImportanceAccumulator.FileName(0, 3)));
+        using var c2 = SafetensorsFile.Open(Path.Combine(copal.Stages[1].Checkpoint, ImportanceAccumulator.FileName(0, 3)));
+        using var r2 = SafetensorsFile.Open(Path.Combine(reset.Stages[1].Checkpoint, ImportanceAccumulator.FileName(0, 3)));
         using var w1 = c1.Read(name);
         using var w2 = c2.Read(name);
         using var science = r2.Read(name);

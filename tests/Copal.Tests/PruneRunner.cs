@@ -41,7 +41,7 @@ public static class PruneRunner
     {
         using var model = LlamaModel.Open(RepoPaths.TinyModel);
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
-        var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
+        using var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
         datasets ??= GoldenDatasets;
         pruner.Preflight(datasets);
         return pruner.Run(datasets, outDir);

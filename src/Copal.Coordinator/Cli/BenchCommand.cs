@@ -133,63 +133,70 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
         // here the data, the masks against the model, the report path and the output directory.
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
         var pruners = combinations.Select(s => new ContinualPruner(model, data, tokenizer, s, compute)).ToList();
-        foreach (var pruner in pruners)
+        try
         {
-            pruner.Preflight(datasets);
-        }
-
-        ReportWriter.CheckWritable(reportPath);
-        OutputDirectory.Prepare(outDir, force);
-        reportPath ??= Path.Combine(outDir, "bench.json");
-        ReportWriter.CheckWritable(reportPath);
-
-        var orders = Orders(datasets);
-        var total = combinations.Count * orders.Count;
-        Log.Information(
-            "Bench of {Model}: {Combinations} over {Orders} orders of {Datasets} ({Runs} runs) into {Out}",
-            model.Directory,
-            combinations.Select(CombinationName),
-            orders.Count,
-            datasets,
-            total,
-            outDir);
-
-        var result = ConsoleProgress.Run(progress =>
-        {
-            // The dense model is the same in every run: measured once, shared by all.
-            var first = combinations[0];
-            var dense = new ModelEvaluator(model, data, tokenizer, first.SeqLen, first.EvalWindows, compute).Evaluate(datasets, progress: progress);
-            var done = 0;
-            progress.Report(new WorkProgress(RunsTask, done, total));
-            var results = new List<BenchCombination>();
-            foreach (var (settings, pruner) in combinations.Zip(pruners))
+            foreach (var pruner in pruners)
             {
-                var job = new PruneJob(model, data, settings, compute);
-                var comboDir = Path.Combine(outDir, CombinationName(settings));
-                var runs = new List<BenchRun>();
-                foreach (var order in orders)
-                {
-                    var runDir = Path.Combine(comboDir, OrderName(order));
-                    Directory.CreateDirectory(runDir);
-                    Log.Information("Run {Run}/{Total}: {Combination} over {Order}", done + 1, total, CombinationName(settings), order);
-                    var run = pruner.Run(order, runDir, progress, knownDense: dense);
-                    job.WriteReports(Path.Combine(runDir, "report.json"), order, run);
-                    runs.Add(new BenchRun(order, runDir, run.Matrix));
-                    progress.Report(new WorkProgress(RunsTask, ++done, total));
-                }
-
-                results.Add(new BenchCombination(settings, comboDir, runs));
+                pruner.Preflight(datasets);
             }
 
-            return new BenchResult(datasets, dense, results);
-        });
+            ReportWriter.CheckWritable(reportPath);
+            OutputDirectory.Prepare(outDir, force);
+            reportPath ??= Path.Combine(outDir, "bench.json");
+            ReportWriter.CheckWritable(reportPath);
 
-        var json = BenchReport.Json(Path.GetFullPath(model.Directory), result, compute, threads);
-        ReportWriter.WriteJson(reportPath, json);
-        AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), BenchReport.Markdown(result, Path.GetFullPath(model.Directory)));
-        BenchReport.Plot(reportPath, result);
-        Console.Write(BenchReport.Table(result));
-        Log.Information("Bench report written to {Report}", reportPath);
-        return 0;
+            var orders = Orders(datasets);
+            var total = combinations.Count * orders.Count;
+            Log.Information(
+                "Bench of {Model}: {Combinations} over {Orders} orders of {Datasets} ({Runs} runs) into {Out}",
+                model.Directory,
+                combinations.Select(CombinationName),
+                orders.Count,
+                datasets,
+                total,
+                outDir);
+
+            var result = ConsoleProgress.Run(progress =>
+            {
+                // The dense model is the same in every run: measured once, shared by all.
+                var first = combinations[0];
+                var dense = new ModelEvaluator(model, data, tokenizer, first.SeqLen, first.EvalWindows, compute).Evaluate(datasets, progress: progress);
+                var done = 0;
+                progress.Report(new WorkProgress(RunsTask, done, total));
+                var results = new List<BenchCombination>();
+                foreach (var (settings, pruner) in combinations.Zip(pruners))
+                {
+                    var job = new PruneJob(model, data, settings, compute);
+                    var comboDir = Path.Combine(outDir, CombinationName(settings));
+                    var runs = new List<BenchRun>();
+                    foreach (var order in orders)
+                    {
+                        var runDir = Path.Combine(comboDir, OrderName(order));
+                        Directory.CreateDirectory(runDir);
+                        Log.Information("Run {Run}/{Total}: {Combination} over {Order}", done + 1, total, CombinationName(settings), order);
+                        var run = pruner.Run(order, runDir, progress, knownDense: dense);
+                        job.WriteReports(Path.Combine(runDir, "report.json"), order, run);
+                        runs.Add(new BenchRun(order, runDir, run.Matrix));
+                        progress.Report(new WorkProgress(RunsTask, ++done, total));
+                    }
+
+                    results.Add(new BenchCombination(settings, comboDir, runs));
+                }
+
+                return new BenchResult(datasets, dense, results);
+            });
+
+            var json = BenchReport.Json(Path.GetFullPath(model.Directory), result, compute, threads);
+            ReportWriter.WriteJson(reportPath, json);
+            AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), BenchReport.Markdown(result, Path.GetFullPath(model.Directory)));
+            BenchReport.Plot(reportPath, result);
+            Console.Write(BenchReport.Table(result));
+            Log.Information("Bench report written to {Report}", reportPath);
+            return 0;
+        }
+        finally
+        {
+            pruners.ForEach(p => p.Dispose());
+        }
     }
 }

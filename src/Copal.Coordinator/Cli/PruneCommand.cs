@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Copal.Coordinator.Cluster;
 using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Evaluation;
@@ -28,11 +29,12 @@ public static class PruneCommand
         var batch = CommonOptions.BatchSize();
         var threads = CommonOptions.Threads();
         var pruneOptions = new PruneOptions();
+        var clusterOptions = new ClusterCliOptions();
         var command = new Command("prune", "Continually prune a model over a sequence of datasets")
         {
             model, data, datasets, method, strategy, seqLen, evalWindows, output, force, report, dtype, batch, threads,
         };
-        foreach (var o in pruneOptions.All)
+        foreach (var o in pruneOptions.All.Concat(clusterOptions.All))
         {
             command.Options.Add(o);
         }
@@ -47,7 +49,7 @@ public static class PruneCommand
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
             var job = new PruneJob(llama, new DataDirectory(result.GetValue(data)!), settings, compute);
-            return job.Run(names, result.GetValue(output)!, result.GetValue(force), result.GetValue(report));
+            return job.Run(names, result.GetValue(output)!, result.GetValue(force), result.GetValue(report), clusterOptions.Parse(result, result.GetValue(threads)));
         });
         return command;
     }
@@ -56,10 +58,30 @@ public static class PruneCommand
 /// <summary>One validated run: checks, output directory, progress, reports.</summary>
 public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
 {
-    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath)
+    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster = null)
+    {
+        ClusterSession? session = null;
+        try
+        {
+            return Run(datasets, outDir, force, reportPath, cluster, s => session = s);
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+    }
+
+    private int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster, Action<ClusterSession> started)
     {
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
-        var pruner = new ContinualPruner(model, data, tokenizer, settings, compute);
+        ClusterPipeline? clusterPipeline = null;
+        Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
+        {
+            var session = new ClusterSession(cluster);
+            started(session);
+            return clusterPipeline = session.CreatePipeline(model, settings, compute);
+        };
+        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
         pruner.Preflight(datasets);
         OutputDirectory.Prepare(outDir, force);
         reportPath ??= Path.Combine(outDir, "report.json");
@@ -67,16 +89,17 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
         var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress));
-        var markdown = WriteReports(reportPath, datasets, run);
+        var markdown = WriteReports(reportPath, datasets, run, clusterPipeline is null ? null : PruneReport.ClusterActivity(clusterPipeline));
         Console.Write(markdown);
         Log.Information("Report written to {Report}", reportPath);
         return 0;
     }
 
     /// <summary>Writes a run's JSON report, its Markdown (.md) and perplexity heatmap (.perplexity.png); returns the Markdown.</summary>
-    public string WriteReports(string reportPath, IReadOnlyList<string> datasets, PruneRunResult run)
+    public string WriteReports(string reportPath, IReadOnlyList<string> datasets, PruneRunResult run, System.Text.Json.Nodes.JsonObject? cluster = null)
     {
         var json = PruneReport.Json(Path.GetFullPath(model.Directory), settings, datasets, run, compute);
+        json["cluster"] = cluster;
         Cli.ReportWriter.WriteJson(reportPath, json);
         var markdown = PruneReport.Markdown(json, datasets);
         AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), markdown);

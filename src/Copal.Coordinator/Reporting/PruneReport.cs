@@ -11,12 +11,6 @@ public static class PruneReport
     public static JsonObject Json(string model, PruningSettings s, IReadOnlyList<string> datasets, PruneRunResult run, ComputeOptions compute)
     {
         var p = run.Matrix;
-        var sparsity = new SparsityReport();
-        foreach (var stage in run.Stages)
-        {
-            sparsity.Add(stage.Sparsity);
-        }
-
         return new JsonObject
         {
             ["model"] = model,
@@ -51,10 +45,26 @@ public static class PruneReport
                 ["achieved_sparsity"] = st.Sparsity.Overall,
                 ["linear_sparsity"] = LinearSparsity(st.Sparsity),
                 ["shards"] = new JsonArray(st.Shards.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
-                ["importance_sha256"] = st.AccumulatorSha256,
+                ["importance"] = new JsonArray(st.Importance.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
             }).ToArray()),
         };
     }
+
+    /// <summary>What crossed the data path and how busy each node was, per stage.</summary>
+    public static JsonObject ClusterActivity(Cluster.ClusterPipeline pipeline) => new()
+    {
+        ["nodes"] = pipeline.NodeActivity.Select(a => a.NodeId).Distinct().Count(),
+        ["bytes_sent_by_coordinator"] = pipeline.BytesSent,
+        ["bytes_streamed"] = pipeline.BytesSent + pipeline.NodeActivity.Sum(a => a.BytesForwarded),
+        ["node_activity"] = new JsonArray(pipeline.NodeActivity.Select(a => (JsonNode?)new JsonObject
+        {
+            ["node"] = a.NodeId,
+            ["stage"] = a.Stage,
+            ["busy_seconds"] = a.BusySeconds,
+            ["idle_seconds"] = a.IdleSeconds,
+            ["bytes_forwarded"] = a.BytesForwarded,
+        }).ToArray()),
+    };
 
     public static string MethodName(PruningMethod m) => m == PruningMethod.SparseGpt ? "sparsegpt" : m.ToString().ToLowerInvariant();
 

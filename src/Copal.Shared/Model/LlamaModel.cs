@@ -70,8 +70,8 @@ public sealed class LlamaModel : IDisposable
     public DecoderLayerWeights LoadLayer(int layer, ScalarType dtype) =>
         DecoderLayerWeights.Load(Weights, layer, dtype);
 
-    public ModelHead LoadHead(ScalarType dtype) => new(
-        Weights.Read(TensorNames.Embedding, dtype),
+    public ModelHead LoadHead(ScalarType dtype, bool withEmbedding = true) => new(
+        withEmbedding ? Weights.Read(TensorNames.Embedding, dtype) : null,
         Weights.Read(TensorNames.FinalNorm, dtype),
         Weights.Read(LmHeadName, dtype));
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
-using Copal.Nn;
+using Copal.Pipeline;
 using Copal.Pruning.Metrics;
 using Copal.Tokenization;
 using Serilog;
@@ -19,7 +19,7 @@ public sealed record StageResult(
     IReadOnlyList<PerplexityResult> Perplexity,
     SparsityReport Sparsity,
     IReadOnlyList<ShardFile> Shards,
-    string? AccumulatorSha256);
+    IReadOnlyList<ShardFile> Importance);
 
 public sealed record PruneRunResult(IReadOnlyList<PerplexityResult> Dense, IReadOnlyList<StageResult> Stages)
 {
@@ -28,19 +28,24 @@ public sealed record PruneRunResult(IReadOnlyList<PerplexityResult> Dense, IRead
 }
 
 /// <summary>
-/// The continual pruning run in one process: for each dataset of the sequence, calibrate,
-/// prune, write the stage checkpoint and evaluate every dataset on it.
+/// A continual pruning run: for each dataset of the sequence, feed calibration micro-batches to
+/// the pipeline's shards, let them prune and write their layers, complete the stage checkpoint,
+/// and evaluate every dataset on it. The pipeline decides where the shards run.
 /// </summary>
-public sealed class ContinualPruner(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, PruningSettings settings, ComputeOptions compute)
+/// <param name="pipelineFactory">Makes the pipeline on first use (after preflight checks); null: in this process.</param>
+public sealed class ContinualPruner(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, PruningSettings settings, ComputeOptions compute, Func<IPruningPipeline>? pipelineFactory = null) : IDisposable
 {
     private readonly IImportanceMetric metric = Metrics.Metrics.For(settings.Method, settings.Perturbation);
-    private readonly Dictionary<string, int[]> calibrationTokens = new();
+    private readonly Dictionary<(string, Split), int[]> tokens = new();
+    private IPruningPipeline? pipelineInstance;
+
+    private IPruningPipeline Pipeline => pipelineInstance ??= pipelineFactory?.Invoke() ?? new LocalPipeline(model, settings, compute);
 
     /// <summary>Checks everything a run needs before anything is written: splits, lengths, mask shapes.</summary>
     public void Preflight(IReadOnlyList<string> datasets)
     {
         data.Require(datasets, Split.Calib, Split.Test);
-        foreach (var linear in Model.LlamaLinear.All)
+        foreach (var linear in LlamaLinear.All)
         {
             settings.Mask.Check(linear.Module, linear.Shape(model.Config)[1]);
         }
@@ -49,24 +54,13 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         {
             foreach (var d in datasets)
             {
-                var tokens = CalibrationTokens(d);
-                if (tokens.Length < settings.SeqLen)
+                var calibration = Tokens(d, Split.Calib);
+                if (calibration.Length < settings.SeqLen)
                 {
-                    throw new CopalInputException($"dataset '{d}': the calibration split has {tokens.Length} tokens, fewer than one sample of {settings.SeqLen}");
+                    throw new CopalInputException($"dataset '{d}': the calibration split has {calibration.Length} tokens, fewer than one sample of {settings.SeqLen}");
                 }
             }
         }
-    }
-
-    private int[] CalibrationTokens(string dataset)
-    {
-        if (!calibrationTokens.TryGetValue(dataset, out var tokens))
-        {
-            tokens = TokenStream.Load(data, dataset, Split.Calib, tokenizer);
-            calibrationTokens[dataset] = tokens;
-        }
-
-        return tokens;
     }
 
     /// <summary>
@@ -76,24 +70,17 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
     /// </summary>
     public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null)
     {
-        var evaluator = new ModelEvaluator(model, data, tokenizer, settings.SeqLen, settings.EvalWindows, compute);
         var dense = knownDense is null
-            ? evaluator.Evaluate(datasets, progress: progress)
+            ? Evaluate(null, datasets, progress)
             : datasets.Select(d => knownDense.Single(r => r.Dataset == d)).ToList();
         Log.Information("Dense perplexity: {Perplexity}", dense.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
 
         var stages = new List<StageResult>();
         foreach (var (dataset, index) in datasets.Select((d, i) => (d, i + 1)))
         {
-            var previous = stages.LastOrDefault();
-            var stage = RunStage(index, dataset, datasets.Count, previous, outDir, progress);
+            var stage = RunStage(index, dataset, stages.LastOrDefault(), outDir, progress);
             var clock = Stopwatch.StartNew();
-            using (var reader = CheckpointReader.Open(stage.Checkpoint))
-            {
-                stage = stage with { Perplexity = evaluator.Evaluate(datasets, reader, progress) };
-            }
-
-            stage = stage with { EvalSeconds = clock.Elapsed.TotalSeconds };
+            stage = stage with { Perplexity = Evaluate(stage.Checkpoint, datasets, progress), EvalSeconds = clock.Elapsed.TotalSeconds };
             Log.Information("Stage {Stage} ({Dataset}) done in {Seconds:F1}s: perplexity {Perplexity}", index, dataset, stage.Seconds, stage.Perplexity.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
             stages.Add(stage);
             stageDone?.Invoke(stage);
@@ -102,36 +89,39 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         return new PruneRunResult(dense, stages);
     }
 
-    private StageResult RunStage(int stage, string dataset, int stageCount, StageResult? previous, string outDir, IProgress<WorkProgress>? progress)
+    public void Dispose() => pipelineInstance?.Dispose();
+
+    private IReadOnlyList<PerplexityResult> Evaluate(string? checkpoint, IReadOnlyList<string> datasets, IProgress<WorkProgress>? progress) =>
+        datasets.Select(d => Pipeline.Evaluate(checkpoint, d, Tokens(d, Split.Test), settings.SeqLen, settings.EvalWindows, progress)).ToList();
+
+    private StageResult RunStage(int stage, string dataset, StageResult? previous, string outDir, IProgress<WorkProgress>? progress)
     {
         var clock = Stopwatch.StartNew();
         var finalDirectory = Path.Combine(outDir, StageCheckpoint.DirectoryName(stage, dataset));
         var build = StageCheckpoint.BuildDirectory(finalDirectory);
-        var layers = Enumerable.Range(0, model.Config.NumHiddenLayers).ToList();
-        var previousState = settings.Strategy == Strategy.Copal && previous?.AccumulatorSha256 != null
-            ? Path.Combine(previous.Checkpoint, ImportanceAccumulator.FileName)
-            : null;
+        var assignment = new StageAssignment(
+            stage,
+            Epoch: 1,
+            dataset,
+            build,
+            ScoredCheckpoint: settings.Strategy == Strategy.Sequential ? previous?.Checkpoint : null,
+            PreviousStage: settings.Strategy == Strategy.Copal ? previous?.Checkpoint : null,
+            Pipeline.ScheduleFor(settings.Propagation));
+        Pipeline.BeginStage(assignment);
+        if (metric.UsesCalibration)
+        {
+            FeedCalibration(dataset);
+        }
 
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        using var scored = settings.Strategy == Strategy.Sequential && previous != null ? CheckpointReader.Open(previous.Checkpoint) : null;
-        using var accumulator = ImportanceAccumulator.Open(
-            previousState,
-            Path.Combine(build, ImportanceAccumulator.FileName),
-            ImportanceAccumulator.Layout(model.Config, layers, metric.StatisticShape),
-            new Dictionary<string, string> { ["metric"] = metric.Name, ["strategy"] = settings.Strategy.ToString(), ["through_stage"] = stage.ToString() });
-        using var shard = new CheckpointShardWriter(build, CheckpointShardWriter.FileNameFor(layers[0], layers[^1]), model, layers);
+        var reports = Pipeline.FinishStage(progress);
+        var shards = reports.Select(r => r.Weights).Append(StageCheckpoint.WriteHead(build, model)).ToList();
+        var importance = reports.Where(r => r.Importance != null).Select(r => r.Importance!).ToList();
         var sparsity = new SparsityReport();
+        foreach (var report in reports.OrderBy(r => r.FirstLayer))
+        {
+            sparsity.Add(report.Sparsity);
+        }
 
-        using var head = model.LoadHead(compute.DType);
-        using var rope = new RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, settings.SeqLen, compute.DType);
-        var hidden = metric.UsesCalibration ? CalibrationInputs(dataset, head) : empty(0);
-        var task = $"stage {stage}/{stageCount} {dataset}";
-        var runner = new StageRunner(model, settings, metric, compute);
-        runner.Run(new StageIo(stage, scored, accumulator, shard, sparsity), hidden, layers, rope, l => progress?.Report(new WorkProgress(task, l + 1, layers.Count)));
-
-        var shards = new List<ShardFile> { shard.Commit(), StageCheckpoint.WriteHead(build, model) };
-        var accumulatorSha = accumulator.Commit();
         var manifest = new
         {
             stage,
@@ -139,15 +129,32 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
             method = metric.Name,
             strategy = settings.Strategy.ToString().ToLowerInvariant(),
             shards = shards.Select(s => new { file = s.FileName, sha256 = s.Sha256 }),
-            importance = accumulatorSha is null ? null : new { file = ImportanceAccumulator.FileName, sha256 = accumulatorSha },
+            importance = importance.Select(s => new { file = s.FileName, sha256 = s.Sha256 }),
         };
         StageCheckpoint.Complete(build, finalDirectory, model, shards, manifest);
-        return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], sparsity, shards, accumulatorSha);
+        return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], sparsity, shards, importance);
     }
 
-    private Tensor CalibrationInputs(string dataset, ModelHead head)
+    /// <summary>Embeds the calibration samples micro-batch by micro-batch and feeds them to the pipeline.</summary>
+    private void FeedCalibration(string dataset)
     {
-        using var samples = CalibrationSampler.Sample(CalibrationTokens(dataset), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
-        return head.Embed(samples);
+        using var head = model.LoadHead(compute.DType);
+        using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
+        foreach (var (start, count) in Nn.LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
+        {
+            using var batch = samples.narrow(0, start, count);
+            Pipeline.Calibrate(start, head.Embed(batch));
+        }
+    }
+
+    private int[] Tokens(string dataset, Split split)
+    {
+        if (!tokens.TryGetValue((dataset, split), out var stream))
+        {
+            stream = TokenStream.Load(data, dataset, split, tokenizer);
+            tokens[(dataset, split)] = stream;
+        }
+
+        return stream;
     }
 }

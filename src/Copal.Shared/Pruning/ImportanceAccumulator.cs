@@ -11,12 +11,12 @@ namespace Copal.Pruning;
 /// </summary>
 public sealed class ImportanceAccumulator : IDisposable
 {
-    public const string FileName = "importance.safetensors";
+    private const string FilePrefix = "importance-";
 
-    private readonly SafetensorsFile? previous;
+    private readonly List<SafetensorsFile> previous;
     private readonly SafetensorsWriter? next;
 
-    private ImportanceAccumulator(SafetensorsFile? previous, SafetensorsWriter? next)
+    private ImportanceAccumulator(List<SafetensorsFile> previous, SafetensorsWriter? next)
     {
         this.previous = previous;
         this.next = next;
@@ -24,11 +24,33 @@ public sealed class ImportanceAccumulator : IDisposable
 
     public static string TensorName(int layer, LlamaLinear linear) => $"model.layers.{layer}.{linear.Module}.importance";
 
-    /// <param name="previousPath">The last stage's state, or null to start from zero.</param>
-    /// <param name="nextPath">Where this stage's state goes, or null when the metric keeps none.</param>
-    public static ImportanceAccumulator Open(string? previousPath, string? nextPath, IReadOnlyList<(string Name, StorageType DType, long[] Shape)> layout, IReadOnlyDictionary<string, string>? metadata = null) => new(
-        previousPath is null ? null : SafetensorsFile.Open(previousPath),
-        nextPath is null || layout.Count == 0 ? null : new SafetensorsWriter(nextPath, layout, metadata));
+    /// <summary>The state file of a layer range (one per shard, so ranges can change between stages).</summary>
+    public static string FileName(int firstLayer, int lastLayer) => $"{FilePrefix}{firstLayer:D5}-{lastLayer:D5}.safetensors";
+
+    /// <summary>Every accumulator state file of a stage directory.</summary>
+    public static IReadOnlyList<string> FilesIn(string stageDirectory) =>
+        Directory.GetFiles(stageDirectory, FilePrefix + "*.safetensors").Order(StringComparer.Ordinal).ToList();
+
+    /// <param name="previousStage">The last stage's directory, whose state is carried, or null to start from zero.</param>
+    /// <param name="nextPath">Where this stage's state goes.</param>
+    public static ImportanceAccumulator Open(string? previousStage, string nextPath, IReadOnlyList<(string Name, StorageType DType, long[] Shape)> layout, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var files = new List<SafetensorsFile>();
+        try
+        {
+            foreach (var path in previousStage is null ? [] : FilesIn(previousStage))
+            {
+                files.Add(SafetensorsFile.Open(path));
+            }
+
+            return new ImportanceAccumulator(files, layout.Count == 0 ? null : new SafetensorsWriter(nextPath, layout, metadata));
+        }
+        catch
+        {
+            files.ForEach(f => f.Dispose());
+            throw;
+        }
+    }
 
     /// <summary>The state file layout for a layer range: one tensor per linear, in layer order.</summary>
     public static List<(string Name, StorageType DType, long[] Shape)> Layout(LlamaConfig config, IEnumerable<int> layers, Func<long, long, long[]> statisticShape) =>
@@ -41,18 +63,15 @@ public sealed class ImportanceAccumulator : IDisposable
     /// <summary>The previous state for a linear, or null when starting fresh.</summary>
     public Tensor? Previous(int layer, LlamaLinear linear)
     {
-        if (previous is null)
+        if (previous.Count == 0)
         {
             return null;
         }
 
         var name = TensorName(layer, linear);
-        if (!previous.Contains(name))
-        {
-            throw new CopalInputException($"{previous.Path}: accumulator state lacks '{name}'");
-        }
-
-        return previous.Read(name);
+        var file = previous.FirstOrDefault(f => f.Contains(name))
+            ?? throw new CopalInputException($"{Path.GetDirectoryName(previous[0].Path)}: no accumulator state holds '{name}'");
+        return file.Read(name);
     }
 
     /// <summary>Records a linear's accumulated state; calls must follow the layout order.</summary>
@@ -63,7 +82,7 @@ public sealed class ImportanceAccumulator : IDisposable
 
     public void Dispose()
     {
-        previous?.Dispose();
+        previous.ForEach(f => f.Dispose());
         next?.Dispose();
     }
 }

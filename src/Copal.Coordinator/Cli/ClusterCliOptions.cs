@@ -1,0 +1,65 @@
+using System.CommandLine;
+using Copal.Coordinator.Cluster;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>Options that move a run onto cluster nodes: local node processes or an existing cluster.</summary>
+public sealed class ClusterCliOptions
+{
+    public Option<int> Nodes { get; } = new("--nodes") { Description = "start N copal-node processes on 127.0.0.1 and run on them (0: in this process)", DefaultValueFactory = _ => 0 };
+
+    public Option<string?> Seeds { get; } = new("--seeds") { Description = "join an existing cluster through these seed addresses (akka.tcp://copal@host:port,...)" };
+
+    public Option<int> MinNodes { get; } = new("--min-nodes") { Description = "with --seeds: nodes to wait for", DefaultValueFactory = _ => 1 };
+
+    public Option<string> Host { get; } = new("--host") { Description = "address this coordinator binds for the cluster", DefaultValueFactory = _ => "127.0.0.1" };
+
+    public Option<int> Port { get; } = new("--port") { Description = "remoting port of this coordinator (0: any free port)", DefaultValueFactory = _ => 0 };
+
+    public Option<string> NodeMemory { get; } = new("--node-memory") { Description = "memory each local node announces", DefaultValueFactory = _ => "4GiB" };
+
+    public Option<double> NodeTimeout { get; } = new("--node-timeout") { Description = "seconds any wait for a node may last before the run fails", DefaultValueFactory = _ => 600 };
+
+    public Option<int> InFlight { get; } = new("--in-flight") { Description = "micro-batches in the pipeline at once", DefaultValueFactory = _ => 4 };
+
+    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, Port, NodeMemory, NodeTimeout, InFlight];
+
+    /// <summary>Null for an in-process run.</summary>
+    public ClusterOptions? Parse(ParseResult result, int? threads)
+    {
+        var nodes = result.GetValue(Nodes);
+        var seeds = CommonOptions.ParseList(result.GetValue(Seeds), [], "--seeds");
+        if (nodes < 0)
+        {
+            throw new CopalInputException($"--nodes must be 0 or more, got {nodes}");
+        }
+
+        if (nodes > 0 && seeds.Count > 0)
+        {
+            throw new CopalInputException("give either --nodes (local node processes) or --seeds (an existing cluster), not both");
+        }
+
+        if (nodes == 0 && seeds.Count == 0)
+        {
+            return null;
+        }
+
+        var timeout = result.GetValue(NodeTimeout);
+        var inFlight = result.GetValue(InFlight);
+        if (!(timeout > 0) || inFlight < 1)
+        {
+            throw new CopalInputException("--node-timeout must be positive and --in-flight at least 1");
+        }
+
+        Planning.ByteSize.Parse(result.GetValue(NodeMemory)!);
+        return new ClusterOptions(
+            nodes,
+            seeds,
+            Math.Max(1, result.GetValue(MinNodes)),
+            result.GetValue(Host)!,
+            result.GetValue(Port),
+            result.GetValue(NodeMemory)!,
+            threads ?? Environment.ProcessorCount,
+            new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight));
+    }
+}

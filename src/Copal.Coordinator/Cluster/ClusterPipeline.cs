@@ -1,0 +1,246 @@
+using System.Threading.Channels;
+using Akka.Actor;
+using Copal.Cluster;
+using Copal.Evaluation;
+using Copal.Model;
+using Copal.Nn;
+using Copal.Pipeline;
+using Copal.Planning;
+using Copal.Pruning;
+using Copal.Transport;
+using Serilog;
+using static TorchSharp.torch;
+
+namespace Copal.Coordinator.Cluster;
+
+/// <summary>Timing and flow limits of a cluster run.</summary>
+/// <param name="NodeTimeout">How long any wait for a node may take before the run fails with a clear error.</param>
+/// <param name="InFlight">Micro-batches sent but not yet through the last node (the back-pressure window).</param>
+public sealed record ClusterLimits(TimeSpan NodeTimeout, int InFlight);
+
+/// <summary>
+/// The pipeline over cluster nodes, seen from the coordinator: control messages go through
+/// Akka, activations through the TCP data path into the first node, and results come back
+/// from the nodes as reports. The coordinator keeps the embedding; the last node the lm_head.
+/// </summary>
+public sealed class ClusterPipeline : IPruningPipeline
+{
+    private readonly LlamaModel model;
+    private readonly ComputeOptions compute;
+    private readonly IReadOnlyList<(RegisteredNode Node, ShardPlan Shard)> shards;
+    private readonly ClusterLimits limits;
+    private readonly ChannelReader<object> inbox;
+    private readonly IActorRef inboxActor;
+    private readonly ModelHead head;
+    private readonly long epoch;
+    private ActivationSender? first;
+    private StageAssignment? stage;
+    private long sequence;
+    private int inFlight;
+
+    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, long epoch)
+    {
+        this.model = model;
+        this.compute = compute;
+        this.limits = limits;
+        this.epoch = epoch;
+        shards = plan.Shards.Select(s => (nodes.Single(n => n.NodeId == s.NodeId), s)).ToList();
+        var channel = Channel.CreateUnbounded<object>();
+        inbox = channel.Reader;
+        inboxActor = system.ActorOf(NodeInbox.Props(channel.Writer, nodes));
+        head = model.LoadHead(compute.DType);
+        Assign(settings);
+    }
+
+    /// <summary>Activation bytes the coordinator sent into the pipeline.</summary>
+    public long BytesSent { get; private set; }
+
+    /// <summary>Per node and stage: busy and idle seconds and activation bytes forwarded.</summary>
+    public List<ShardDone> NodeActivity { get; } = new();
+
+    private void Assign(PruningSettings settings)
+    {
+        var settingsJson = WireJson.Serialize(settings);
+        var computeJson = WireJson.Serialize(compute);
+        var replies = new List<Task<object>>();
+        for (var i = 0; i < shards.Count; i++)
+        {
+            var (node, shard) = shards[i];
+            var next = i + 1 < shards.Count ? shards[i + 1].Node.Registration : null;
+            var assign = new AssignShard("run", epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson, next?.DataHost, next?.DataPort ?? 0, inboxActor);
+            replies.Add(node.Actor.Ask<object>(assign, limits.NodeTimeout));
+        }
+
+        for (var i = 0; i < replies.Count; i++)
+        {
+            object reply;
+            try
+            {
+                reply = replies[i].GetAwaiter().GetResult();
+            }
+            catch (AskTimeoutException)
+            {
+                throw new ClusterRunException($"node {shards[i].Node.NodeId} did not accept its shard within {limits.NodeTimeout}");
+            }
+
+            if (reply is NodeFailed failed)
+            {
+                throw new ClusterRunException($"node {failed.NodeId} refused its shard: {failed.Reason}");
+            }
+        }
+
+        var head0 = shards[0].Node.Registration;
+        first = ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout).GetAwaiter().GetResult();
+        Log.Information("Pipeline ready: {Shards}", string.Join(", ", shards.Select(s => $"{s.Node.NodeId}: layers {s.Shard.FirstLayer}-{s.Shard.LastLayer}")));
+    }
+
+    public StageSchedule ScheduleFor(Propagation propagation) =>
+        propagation == Propagation.Dense ? StageSchedule.Pipeline : StageSchedule.Wave;
+
+    public void BeginStage(StageAssignment assignment)
+    {
+        stage = assignment with { Epoch = epoch };
+        sequence = 0;
+        inFlight = 0;
+        Send(Command(new PipelineCommand(PipelineCommand.BeginStage, stage)));
+    }
+
+    public void Calibrate(long firstSample, Tensor hidden)
+    {
+        var current = stage ?? throw new InvalidOperationException("no stage in progress");
+        if (current.Schedule == StageSchedule.Pipeline)
+        {
+            // Back-pressure: the last node reports each micro-batch it has finished.
+            while (inFlight >= limits.InFlight)
+            {
+                Await<MicroBatchDone>("a calibration micro-batch to leave the pipeline", m => m.Epoch == epoch && m.Stage == current.Stage);
+                inFlight--;
+            }
+        }
+
+        using (hidden)
+        {
+            Send(new ActivationFrame(epoch, current.Stage, FrameKind.Calibration, sequence++, firstSample, current.Dataset, hidden.alias()));
+        }
+
+        inFlight++;
+    }
+
+    public IReadOnlyList<ShardReport> FinishStage(IProgress<WorkProgress>? progress)
+    {
+        var current = stage ?? throw new InvalidOperationException("no stage in progress");
+        Send(ActivationFrame.EndOfStream(epoch, current.Stage, sequence, current.Dataset));
+        var reports = new List<ShardReport>();
+        var task = $"stage {current.Stage} {current.Dataset}";
+        while (reports.Count < shards.Count)
+        {
+            var done = Await<ShardDone>("every node to write its shard", m => m.Epoch == epoch && m.Stage == current.Stage);
+            reports.Add(WireJson.Deserialize<ShardReport>(done.ReportJson));
+            NodeActivity.Add(done);
+            progress?.Report(new WorkProgress(task, reports.Count, shards.Count));
+        }
+
+        stage = null;
+        return reports.OrderBy(r => r.FirstLayer).ToList();
+    }
+
+    public PerplexityResult Evaluate(string? checkpoint, string dataset, int[] tokens, int seqLen, int? maxWindows, IProgress<WorkProgress>? progress)
+    {
+        using var scope = NewDisposeScope();
+        var windows = Perplexity.Windows(tokens, seqLen, maxWindows);
+        Send(Command(new PipelineCommand(PipelineCommand.BeginEvaluation, Checkpoint: checkpoint is null ? null : Path.GetFullPath(checkpoint))));
+        var batches = LayerwiseRunner.Batches(windows.shape[0], compute.BatchSize).ToList();
+        var nll = new double[batches.Count];
+        var received = 0;
+        var task = $"eval {dataset}";
+        void Receive()
+        {
+            var done = Await<EvaluationDone>("an evaluation micro-batch to leave the pipeline", m => m.Epoch == epoch);
+            nll[done.Sequence] = done.NllSum;
+            progress?.Report(new WorkProgress(task, ++received, batches.Count));
+        }
+
+        for (var i = 0; i < batches.Count; i++)
+        {
+            if (i - received >= limits.InFlight)
+            {
+                Receive();
+            }
+
+            var (start, count) = batches[i];
+            using var batch = windows.narrow(0, start, count).contiguous();
+            using var hidden = head.Embed(batch);
+            Send(new ActivationFrame(epoch, 0, FrameKind.Evaluation, i, start, dataset, hidden.alias(), batch.alias()));
+        }
+
+        while (received < batches.Count)
+        {
+            Receive();
+        }
+
+        Send(Command(new PipelineCommand(PipelineCommand.EndEvaluation)));
+
+        // Summed in micro-batch order, as the in-process evaluation sums them.
+        var sum = nll.Aggregate(0.0, (a, b) => a + b);
+        var predicted = windows.shape[0] * (seqLen - 1);
+        return new PerplexityResult(dataset, Math.Exp(sum / predicted), tokens.Length, (int)windows.shape[0], sum);
+    }
+
+    private ActivationFrame Command(PipelineCommand command) =>
+        new(epoch, stage?.Stage ?? 0, FrameKind.Command, -1, 0, command.ToJson());
+
+    private void Send(ActivationFrame frame)
+    {
+        using (frame)
+        {
+            BytesSent += frame.PayloadBytes();
+            first!.SendAsync(frame).GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>Waits for the next matching report; a node failure or silence ends the run with its reason.</summary>
+    private T Await<T>(string what, Func<T, bool> matches)
+    {
+        using var timeout = new CancellationTokenSource(limits.NodeTimeout);
+        while (true)
+        {
+            object message;
+            try
+            {
+                message = inbox.ReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                throw new ClusterRunException($"no node answered within {limits.NodeTimeout} while waiting for {what}");
+            }
+
+            switch (message)
+            {
+                case T t when matches(t):
+                    return t;
+                case NodeFailed failed when failed.Epoch == epoch:
+                    throw new ClusterRunException($"node {failed.NodeId} failed: {failed.Reason}");
+                case NodeLost lost:
+                    throw new ClusterRunException($"node {lost.NodeId} was lost");
+                default:
+                    Log.Debug("Ignoring {Message} while waiting for {What}", message, what);
+                    break;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (node, _) in shards)
+        {
+            node.Actor.Tell(new ReleaseShard("run"));
+        }
+
+        first?.Dispose();
+        head.Dispose();
+        inboxActor.Tell(PoisonPill.Instance);
+    }
+}
+
+/// <summary>A cluster run cannot go on (a node failed, was lost, or did not answer in time).</summary>
+public sealed class ClusterRunException(string message) : Exception(message);

@@ -1,0 +1,84 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.Singleton;
+using Copal.Cluster;
+using Copal.Model;
+using Copal.Planning;
+using Copal.Pruning;
+using Serilog;
+
+namespace Copal.Coordinator.Cluster;
+
+/// <summary>How this coordinator process takes part in a cluster.</summary>
+/// <param name="LocalNodes">Node processes to start on 127.0.0.1 (local mode), 0 in cluster mode.</param>
+/// <param name="Seeds">Seed addresses to join (cluster mode); empty: this process is the seed.</param>
+public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int Threads, ClusterLimits Limits);
+
+/// <summary>
+/// This process as the cluster's coordinator member: its ActorSystem, the coordinator singleton
+/// (and a proxy to it), and in local mode the node processes it started.
+/// </summary>
+public sealed class ClusterSession : IDisposable
+{
+    private readonly ActorSystem system;
+    private readonly IActorRef coordinator;
+    private readonly LocalNodes? localNodes;
+    private readonly ClusterOptions options;
+
+    public ClusterSession(ClusterOptions options)
+    {
+        this.options = options;
+        var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, null, options.Seeds, Roles.Coordinator));
+        system = ActorSystem.Create(Roles.SystemName, config);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        if (options.Seeds.Count == 0)
+        {
+            cluster.Join(cluster.SelfAddress);
+        }
+
+        system.ActorOf(
+            ClusterSingletonManager.Props(Props.Create<CoordinatorActor>(), PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)),
+            Roles.CoordinatorSingletonName);
+        coordinator = system.ActorOf(
+            ClusterSingletonProxy.Props($"/user/{Roles.CoordinatorSingletonName}", ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)),
+            "coordinator-proxy");
+        Log.Information("Coordinator member up at {Address}", cluster.SelfAddress);
+        if (options.LocalNodes > 0)
+        {
+            localNodes = new LocalNodes(options.LocalNodes, cluster.SelfAddress.ToString(), options.Threads, options.NodeMemory);
+        }
+    }
+
+    public ActorSystem System => system;
+
+    public LocalNodes? Nodes => localNodes;
+
+    /// <summary>Waits for the nodes, plans the layers over them and assigns the shards.</summary>
+    public ClusterPipeline CreatePipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute)
+    {
+        var count = Math.Max(options.MinNodes, options.LocalNodes);
+        Log.Information("Waiting for {Count} nodes", count);
+        var nodes = coordinator.Ask<NodesAvailable>(new WaitForNodes(count, options.Limits.NodeTimeout), options.Limits.NodeTimeout + TimeSpan.FromSeconds(5)).GetAwaiter().GetResult().Nodes;
+        var request = new PlanRequest
+        {
+            Config = model.Config,
+            ModelName = Path.GetFileName(Path.GetFullPath(model.Directory)),
+            WeightDType = model.Weights.Entry(TensorNames.Embedding).DType,
+            Method = settings.Method,
+            Propagation = settings.Propagation,
+            Samples = settings.Samples,
+            SeqLen = settings.SeqLen,
+            MicroBatch = compute.BatchSize,
+            InFlight = options.Limits.InFlight,
+            ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
+        };
+        var plan = LayerPlanner.Plan(request, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
+        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, epoch: 1);
+    }
+
+    public void Dispose()
+    {
+        localNodes?.Dispose();
+        CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TimeSpan.FromSeconds(10));
+        system.Dispose();
+    }
+}

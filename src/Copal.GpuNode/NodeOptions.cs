@@ -1,0 +1,58 @@
+using System.CommandLine;
+
+namespace Copal.GpuNode;
+
+/// <summary>
+/// The node's command-line options. Each falls back to an environment variable (COPAL_*), so
+/// a container can be configured entirely through its environment.
+/// </summary>
+public static class NodeOptions
+{
+    public const string SeedsVariable = "COPAL_SEEDS";
+    public const string HostVariable = "COPAL_HOST";
+    public const string PublicHostVariable = "COPAL_PUBLIC_HOSTNAME";
+    public const string PortVariable = "COPAL_PORT";
+    public const string DataPortVariable = "COPAL_DATA_PORT";
+    public const string MemoryVariable = "COPAL_MEMORY";
+    public const string DeviceVariable = "COPAL_DEVICE";
+    public const string ThreadsVariable = "COPAL_THREADS";
+    public const string NodeIdVariable = "COPAL_NODE_ID";
+
+    public static Option<string> Seeds { get; } = Env(new Option<string>("--seeds") { Description = "comma-separated Akka addresses of seed nodes, e.g. akka.tcp://copal@host:4053" }, SeedsVariable, string.Empty);
+
+    public static Option<string> Host { get; } = Env(new Option<string>("--host") { Description = "address to bind" }, HostVariable, "127.0.0.1");
+
+    public static Option<string?> PublicHost { get; } = Env(new Option<string?>("--public-host") { Description = "address other members use to reach this node (default: --host)" }, PublicHostVariable, null);
+
+    public static Option<int> Port { get; } = Env(new Option<int>("--port") { Description = "Akka remoting port (0: any free port)" }, PortVariable, 0);
+
+    public static Option<int> DataPort { get; } = Env(new Option<int>("--data-port") { Description = "activation data port (0: any free port)" }, DataPortVariable, 0);
+
+    public static Option<string> Memory { get; } = Env(new Option<string>("--memory") { Description = "memory this node may use, e.g. 80GiB" }, MemoryVariable, "16GiB");
+
+    public static Option<string> Device { get; } = Env(new Option<string>("--device") { Description = "cpu or cuda:N" }, DeviceVariable, "cpu");
+
+    public static Option<int?> Threads { get; } = Env(new Option<int?>("--threads") { Description = "torch intra-op threads (default: all cores)" }, ThreadsVariable, null);
+
+    public static Option<string?> NodeId { get; } = Env(new Option<string?>("--node-id") { Description = "stable name of this node (default: host:port)" }, NodeIdVariable, null);
+
+    private static Option<T> Env<T>(Option<T> option, string variable, T fallback)
+    {
+        option.DefaultValueFactory = _ => Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? Parse<T>(value, option.Name, variable) : fallback;
+        option.Description += $" [env {variable}]";
+        return option;
+    }
+
+    private static T Parse<T>(string value, string option, string variable)
+    {
+        var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
+        try
+        {
+            return (T)(type == typeof(string) ? value : Convert.ChangeType(value, type, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (FormatException)
+        {
+            throw new CopalInputException($"{variable}={value} is not a valid value for {option}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+using Akka.Actor;
+using Copal.Cluster;
+using Copal.Model;
+using Copal.Pipeline;
+using Copal.Pruning;
+using Copal.Transport;
+using Serilog;
+using static TorchSharp.torch;
+
+namespace Copal.GpuNode;
+
+/// <summary>
+/// Serves one assignment: reads frames from the node's data listener, runs them through the
+/// shard engine, and sends results on (next node) or reports them (last node). All tensor work
+/// happens on this worker's own task, never on an actor thread. Frames of an older epoch are
+/// late leftovers of an abandoned attempt and are dropped.
+/// </summary>
+public sealed class ShardWorker : IAsyncDisposable
+{
+    private readonly string nodeId;
+    private readonly AssignShard assignment;
+    private readonly LlamaModel model;
+    private readonly ShardEngine engine;
+    private readonly ComputeOptions compute;
+    private readonly CancellationTokenSource stop = new();
+    private readonly System.Diagnostics.Stopwatch sinceStage = new();
+    private ActivationSender? next;
+    private Task? loop;
+    private TimeSpan busy;
+    private long bytesForwarded;
+
+    public ShardWorker(string nodeId, AssignShard assignment)
+    {
+        this.nodeId = nodeId;
+        this.assignment = assignment;
+        var settings = WireJson.Deserialize<PruningSettings>(assignment.SettingsJson);
+        compute = WireJson.Deserialize<ComputeOptions>(assignment.ComputeJson);
+        model = LlamaModel.Open(assignment.ModelDirectory);
+        try
+        {
+            engine = new ShardEngine(model, new LayerRange(assignment.FirstLayer, assignment.LastLayer), settings, compute);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public long Epoch => assignment.Epoch;
+
+    public async Task StartAsync(ActivationListener listener)
+    {
+        if (assignment.NextHost is { } host)
+        {
+            next = await ActivationSender.ConnectAsync(host, assignment.NextPort, TimeSpan.FromSeconds(30), stop.Token);
+        }
+
+        loop = Task.Factory.StartNew(() => RunAsync(listener), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    private async Task RunAsync(ActivationListener listener)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var frame = await listener.ReadAsync(stop.Token);
+                if (frame.RunEpoch != assignment.Epoch)
+                {
+                    Log.Warning("Dropping {Frame}: epoch {Epoch} is not the current {Current}", frame.ToString(), frame.RunEpoch, assignment.Epoch);
+                    continue;
+                }
+
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                await HandleAsync(frame);
+                busy += System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Log.Error(e, "Shard {Range} failed", engine.Range);
+            assignment.Reporter.Tell(new NodeFailed(nodeId, assignment.Epoch, $"{nodeId} ({engine.Range}): {e.Message}"));
+        }
+    }
+
+    private async Task HandleAsync(ActivationFrame frame)
+    {
+        switch (frame.Kind)
+        {
+            case FrameKind.Command:
+                await CommandAsync(frame);
+                break;
+            case FrameKind.Calibration:
+                var output = engine.Calibrate(frame.FirstSample, frame.Payload!.alias());
+                await PassOnAsync(frame, output, null, () => assignment.Reporter.Tell(new MicroBatchDone(frame.RunEpoch, frame.Stage, frame.Sequence)));
+                break;
+            case FrameKind.EndOfStream:
+                await EndCalibrationAsync(frame);
+                break;
+            case FrameKind.Evaluation:
+                var hidden = engine.Evaluate(frame.Payload!);
+                if (next is null)
+                {
+                    using (hidden)
+                    {
+                        assignment.Reporter.Tell(new EvaluationDone(frame.RunEpoch, frame.Sequence, engine.NllSum(hidden, frame.Targets!)));
+                    }
+                }
+                else
+                {
+                    await PassOnAsync(frame, hidden, frame.Targets, null);
+                }
+
+                break;
+        }
+    }
+
+    private async Task SendOnAsync(ActivationFrame frame)
+    {
+        bytesForwarded += frame.PayloadBytes();
+        await next!.SendAsync(frame, stop.Token);
+    }
+
+    private async Task CommandAsync(ActivationFrame frame)
+    {
+        var command = PipelineCommand.FromJson(frame.Tag);
+        switch (command.Kind)
+        {
+            case PipelineCommand.BeginStage:
+                engine.BeginStage(command.Assignment!);
+                sinceStage.Restart();
+                busy = TimeSpan.Zero;
+                bytesForwarded = 0;
+                break;
+            case PipelineCommand.BeginEvaluation:
+                engine.BeginEvaluation(command.Checkpoint);
+                break;
+            case PipelineCommand.EndEvaluation:
+                engine.EndEvaluation();
+                break;
+        }
+
+        if (next != null)
+        {
+            await SendOnAsync(frame);
+        }
+    }
+
+    private async Task EndCalibrationAsync(ActivationFrame frame)
+    {
+        // The wave schedule produces all its outputs only now; pass them on in micro-batches.
+        using (var outputs = engine.EndCalibration())
+        {
+            if (outputs is not null && next is not null && outputs.numel() > 0)
+            {
+                foreach (var (start, count) in Nn.LayerwiseRunner.Batches(outputs.shape[0], compute.BatchSize))
+                {
+                    using var batch = outputs.narrow(0, start, count).contiguous();
+                    using var outFrame = new ActivationFrame(frame.RunEpoch, frame.Stage, FrameKind.Calibration, start / compute.BatchSize, start, frame.Tag, batch.alias());
+                    await SendOnAsync(outFrame);
+                }
+            }
+        }
+
+        if (next != null)
+        {
+            await SendOnAsync(frame);
+        }
+
+        var report = engine.FinishStage();
+        var total = sinceStage.Elapsed.TotalSeconds;
+        assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), busy.TotalSeconds, Math.Max(0, total - busy.TotalSeconds), bytesForwarded));
+    }
+
+    /// <summary>Sends a result to the next node, or (last node) signals completion.</summary>
+    private async Task PassOnAsync(ActivationFrame frame, Tensor? output, Tensor? targets, Action? atEnd)
+    {
+        using (output)
+        {
+            if (next is null)
+            {
+                atEnd?.Invoke();
+                return;
+            }
+
+            if (output is null)
+            {
+                return;
+            }
+
+            using var outFrame = new ActivationFrame(frame.RunEpoch, frame.Stage, frame.Kind, frame.Sequence, frame.FirstSample, frame.Tag, output.alias(), targets?.alias());
+            await SendOnAsync(outFrame);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        if (loop != null)
+        {
+            try
+            {
+                await loop;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        if (next != null)
+        {
+            await next.DisposeAsync();
+        }
+
+        engine.Dispose();
+        model.Dispose();
+        stop.Dispose();
+    }
+}
