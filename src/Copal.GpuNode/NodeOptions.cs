@@ -17,6 +17,7 @@ public static class NodeOptions
     public const string DeviceVariable = "COPAL_DEVICE";
     public const string ThreadsVariable = "COPAL_THREADS";
     public const string NodeIdVariable = "COPAL_NODE_ID";
+    public const string LogLevelVariable = "COPAL_LOG_LEVEL";
 
     public static Option<string> Seeds { get; } = Env(new Option<string>("--seeds") { Description = "comma-separated Akka addresses of seed nodes, e.g. akka.tcp://copal@host:4053" }, SeedsVariable, string.Empty);
 
@@ -35,6 +36,8 @@ public static class NodeOptions
     public static Option<int?> Threads { get; } = Env(new Option<int?>("--threads") { Description = "torch intra-op threads (default: all cores)" }, ThreadsVariable, null);
 
     public static Option<string?> NodeId { get; } = Env(new Option<string?>("--node-id") { Description = "stable name of this node (default: host:port)" }, NodeIdVariable, null);
+
+    public static Option<string> LogLevel { get; } = Env(new Option<string>("--log-level") { Description = "Verbose, Debug, Information, Warning, Error" }, LogLevelVariable, "Information");
 
     private static Option<T> Env<T>(Option<T> option, string variable, T fallback)
     {

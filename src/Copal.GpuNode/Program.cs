@@ -12,11 +12,14 @@ using Serilog.Formatting.Compact;
 var root = new RootCommand("copal-node: a GPU node of a Copal cluster; serves a contiguous range of decoder layers")
 {
     NodeOptions.Seeds, NodeOptions.Host, NodeOptions.PublicHost, NodeOptions.Port, NodeOptions.DataPort,
-    NodeOptions.Memory, NodeOptions.Device, NodeOptions.Threads, NodeOptions.NodeId,
+    NodeOptions.Memory, NodeOptions.Device, NodeOptions.Threads, NodeOptions.NodeId, NodeOptions.LogLevel,
 };
 root.SetAction((result, token) => NodeHost.RunAsync(result, token));
 
+var levelText = root.Parse(args).GetValue(NodeOptions.LogLevel);
+var level = Enum.TryParse<Serilog.Events.LogEventLevel>(levelText, ignoreCase: true, out var parsedLevel) ? parsedLevel : Serilog.Events.LogEventLevel.Information;
 Log.Logger = new LoggerConfiguration()
+    .MinimumLevel.Is(level)
     .Enrich.FromLogContext()
     .WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose)
     .CreateLogger();

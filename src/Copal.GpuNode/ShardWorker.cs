@@ -65,7 +65,21 @@ public sealed class ShardWorker : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
-                using var frame = await listener.ReadAsync(stop.Token);
+                ActivationFrame frame;
+                try
+                {
+                    frame = await listener.ReadAsync(stop.Token);
+                }
+                catch (ActivationConnectionException e)
+                {
+                    // An upstream of an earlier assignment went away; the current one is checked by
+                    // the coordinator through cluster membership and its timeouts.
+                    Log.Warning("Upstream connection ended: {Reason}", e.Message);
+                    continue;
+                }
+
+                using var owned = frame;
+                Log.Debug("Frame {Frame}", frame.ToString());
                 if (frame.RunEpoch != assignment.Epoch)
                 {
                     Log.Warning("Dropping {Frame}: epoch {Epoch} is not the current {Current}", frame.ToString(), frame.RunEpoch, assignment.Epoch);

@@ -44,6 +44,7 @@ public static class BenchCommand
             command.Options.Add(o);
         }
 
+        command.Subcommands.Add(PerfCommand.Create());
         command.SetAction(result =>
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));

@@ -75,9 +75,10 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
     {
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
         ClusterPipeline? clusterPipeline = null;
+        ClusterSession? session = null;
         Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
         {
-            var session = new ClusterSession(cluster);
+            session = new ClusterSession(cluster);
             started(session);
             return clusterPipeline = session.CreatePipeline(model, settings, compute);
         };
@@ -89,7 +90,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
         var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress));
-        var markdown = WriteReports(reportPath, datasets, run, clusterPipeline is null ? null : PruneReport.ClusterActivity(clusterPipeline));
+        var markdown = WriteReports(reportPath, datasets, run, clusterPipeline is null ? null : PruneReport.ClusterActivity(clusterPipeline, session!.UnreachableEvents));
         Console.Write(markdown);
         Log.Information("Report written to {Report}", reportPath);
         return 0;

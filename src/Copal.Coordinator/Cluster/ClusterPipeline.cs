@@ -76,7 +76,7 @@ public sealed class ClusterPipeline : IPruningPipeline
             object reply;
             try
             {
-                reply = replies[i].GetAwaiter().GetResult();
+                reply = Blocking.Wait(() => replies[i]);
             }
             catch (AskTimeoutException)
             {
@@ -90,7 +90,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         }
 
         var head0 = shards[0].Node.Registration;
-        first = ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout).GetAwaiter().GetResult();
+        first = Blocking.Wait(() => ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout));
         Log.Information("Pipeline ready: {Shards}", string.Join(", ", shards.Select(s => $"{s.Node.NodeId}: layers {s.Shard.FirstLayer}-{s.Shard.LastLayer}")));
     }
 
@@ -194,7 +194,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         using (frame)
         {
             BytesSent += frame.PayloadBytes();
-            first!.SendAsync(frame).GetAwaiter().GetResult();
+            Blocking.Wait(() => first!.SendAsync(frame));
         }
     }
 
@@ -207,7 +207,7 @@ public sealed class ClusterPipeline : IPruningPipeline
             object message;
             try
             {
-                message = inbox.ReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
+                message = Blocking.Wait(() => inbox.ReadAsync(timeout.Token).AsTask());
             }
             catch (OperationCanceledException)
             {

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
 using Copal.Model;
@@ -23,6 +24,8 @@ public sealed class ClusterSession : IDisposable
     private readonly IActorRef coordinator;
     private readonly LocalNodes? localNodes;
     private readonly ClusterOptions options;
+    private long epochs;
+    private int unreachableEvents;
 
     public ClusterSession(ClusterOptions options)
     {
@@ -34,6 +37,10 @@ public sealed class ClusterSession : IDisposable
         {
             cluster.Join(cluster.SelfAddress);
         }
+
+        // Counted for the report: bulk activations must never make a member look dead.
+        var watcher = system.ActorOf(Props.Create(() => new UnreachableCounter(() => Interlocked.Increment(ref unreachableEvents))));
+        cluster.Subscribe(watcher, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.UnreachableMember));
 
         system.ActorOf(
             ClusterSingletonManager.Props(Props.Create<CoordinatorActor>(), PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)),
@@ -52,12 +59,17 @@ public sealed class ClusterSession : IDisposable
 
     public LocalNodes? Nodes => localNodes;
 
+    /// <summary>Times a member was seen as unreachable since this session started.</summary>
+    public int UnreachableEvents => Volatile.Read(ref unreachableEvents);
+
+    public Address Address => Akka.Cluster.Cluster.Get(system).SelfAddress;
+
     /// <summary>Waits for the nodes, plans the layers over them and assigns the shards.</summary>
     public ClusterPipeline CreatePipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute)
     {
         var count = Math.Max(options.MinNodes, options.LocalNodes);
         Log.Information("Waiting for {Count} nodes", count);
-        var nodes = coordinator.Ask<NodesAvailable>(new WaitForNodes(count, options.Limits.NodeTimeout), options.Limits.NodeTimeout + TimeSpan.FromSeconds(5)).GetAwaiter().GetResult().Nodes;
+        var nodes = Blocking.Wait(() => coordinator.Ask<NodesAvailable>(new WaitForNodes(count, options.Limits.NodeTimeout), options.Limits.NodeTimeout + TimeSpan.FromSeconds(5))).Nodes;
         var request = new PlanRequest
         {
             Config = model.Config,
@@ -72,7 +84,7 @@ public sealed class ClusterSession : IDisposable
             ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
         };
         var plan = LayerPlanner.Plan(request, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
-        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, epoch: 1);
+        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, epoch: Interlocked.Increment(ref epochs));
     }
 
     public void Dispose()
@@ -81,4 +93,15 @@ public sealed class ClusterSession : IDisposable
         CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TimeSpan.FromSeconds(10));
         system.Dispose();
     }
+}
+
+/// <summary>Counts UnreachableMember events.</summary>
+internal sealed class UnreachableCounter : ReceiveActor
+{
+    public UnreachableCounter(Action seen) =>
+        Receive<ClusterEvent.UnreachableMember>(e =>
+        {
+            Log.Warning("Member {Member} is unreachable", e.Member.Address);
+            seen();
+        });
 }

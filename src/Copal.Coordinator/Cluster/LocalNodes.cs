@@ -22,7 +22,7 @@ public sealed class LocalNodes : IDisposable
         for (var i = 0; i < count; i++)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--memory", memory, "--node-id", $"node-{i}" })
+            foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--memory", memory, "--node-id", $"node-{i}", "--log-level", Log.IsEnabled(Serilog.Events.LogEventLevel.Debug) ? "Debug" : "Information" })
             {
                 start.ArgumentList.Add(a);
             }

@@ -51,9 +51,10 @@ public static class PruneReport
     }
 
     /// <summary>What crossed the data path and how busy each node was, per stage.</summary>
-    public static JsonObject ClusterActivity(Cluster.ClusterPipeline pipeline) => new()
+    public static JsonObject ClusterActivity(Cluster.ClusterPipeline pipeline, int unreachableEvents) => new()
     {
         ["nodes"] = pipeline.NodeActivity.Select(a => a.NodeId).Distinct().Count(),
+        ["unreachable_events"] = unreachableEvents,
         ["bytes_sent_by_coordinator"] = pipeline.BytesSent,
         ["bytes_streamed"] = pipeline.BytesSent + pipeline.NodeActivity.Sum(a => a.BytesForwarded),
         ["node_activity"] = new JsonArray(pipeline.NodeActivity.Select(a => (JsonNode?)new JsonObject

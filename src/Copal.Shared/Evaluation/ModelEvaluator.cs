@@ -43,9 +43,8 @@ public sealed class ModelEvaluator
     public IReadOnlyList<PerplexityResult> Evaluate(IEnumerable<string> datasets, CheckpointReader? layers = null, IProgress<WorkProgress>? progress = null)
     {
         var source = layers ?? model.Weights;
-        using var head = model.LoadHead(Compute.DType);
         return datasets.Select(d => Perplexity.Evaluate(
-            d, TestTokens(d), SeqLen, EvalWindows, model.Config, head, l => Nn.DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
+            d, TestTokens(d), SeqLen, EvalWindows, model, l => Nn.DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
     }
 
     /// <summary>Logits [T, V] (float32) of one token sequence through the model's own layers.</summary>

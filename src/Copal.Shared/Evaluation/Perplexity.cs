@@ -46,33 +46,100 @@ public static class Perplexity
         ModelHead head,
         Func<int, DecoderLayerWeights> layers,
         ComputeOptions compute,
-        IProgress<WorkProgress>? progress = null)
+        IProgress<WorkProgress>? progress = null) =>
+        Evaluate(dataset, tokens, seqLen, maxWindows, config, head.Embed, () => head, ownsHead: false, layers, compute, progress);
+
+    /// <summary>
+    /// Evaluates token windows through a model's layers, holding at most one decoder layer, or the
+    /// final norm and lm_head, at a time: embedding rows are read as needed and the head is loaded
+    /// only once the last layer is done.
+    /// </summary>
+    public static PerplexityResult Evaluate(
+        string dataset,
+        int[] tokens,
+        int seqLen,
+        int? maxWindows,
+        LlamaModel model,
+        Func<int, DecoderLayerWeights> layers,
+        ComputeOptions compute,
+        IProgress<WorkProgress>? progress = null) =>
+        Evaluate(dataset, tokens, seqLen, maxWindows, model.Config, ids => model.Embed(ids, compute.DType), () => model.LoadHead(compute.DType, withEmbedding: false), ownsHead: true, layers, compute, progress);
+
+    private static PerplexityResult Evaluate(
+        string dataset,
+        int[] tokens,
+        int seqLen,
+        int? maxWindows,
+        LlamaConfig config,
+        Func<Tensor, Tensor> embed,
+        Func<ModelHead> head,
+        bool ownsHead,
+        Func<int, DecoderLayerWeights> layers,
+        ComputeOptions compute,
+        IProgress<WorkProgress>? progress)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var windows = Windows(tokens, seqLen, maxWindows);
         using var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, seqLen, compute.DType);
-        var hidden = head.Embed(windows);
+        var hidden = embed(windows);
         var task = $"eval {dataset}";
         var total = config.NumHiddenLayers + 1;
         hidden = LayerwiseRunner.RunLayers(hidden, Enumerable.Range(0, config.NumHiddenLayers), layers, config, rope, compute, l => progress?.Report(new WorkProgress(task, l + 1, total)));
-        var nll = NllSum(hidden, windows, head, config, compute);
+        var lmHead = head();
+        double nll;
+        try
+        {
+            nll = NllSum(hidden, windows, lmHead, config, compute);
+        }
+        finally
+        {
+            if (ownsHead)
+            {
+                lmHead.Dispose();
+            }
+        }
+
         progress?.Report(new WorkProgress(task, total, total));
         var predicted = windows.shape[0] * (seqLen - 1);
         return new PerplexityResult(dataset, Math.Exp(nll / predicted), tokens.Length, (int)windows.shape[0], nll);
     }
 
-    /// <summary>Sum of next-token NLL of every window, computed in float32 per batch and summed in double.</summary>
+    /// <summary>Logits of at most this many entries are alive at once (16M floats: 64 MB).</summary>
+    private const long LogitChunk = 1L << 24;
+
+    /// <summary>
+    /// Sum of next-token NLL of every window: per micro-batch of windows (float32 within it,
+    /// summed in double across micro-batches, as the cluster sums the micro-batches it gets back).
+    /// </summary>
     public static double NllSum(Tensor hidden, Tensor windows, ModelHead head, LlamaConfig config, ComputeOptions compute)
     {
         double sum = 0;
-        var length = windows.shape[1];
         foreach (var (start, count) in LayerwiseRunner.Batches(windows.shape[0], compute.BatchSize))
         {
+            sum += BatchNllSum(hidden.narrow(0, start, count), windows.narrow(0, start, count), head, config);
+        }
+
+        return sum;
+    }
+
+    /// <summary>
+    /// One micro-batch. When its logits would be large (big vocabularies, long windows) they are
+    /// computed a few positions at a time, so memory stays bounded.
+    /// </summary>
+    private static double BatchNllSum(Tensor hidden, Tensor windows, ModelHead head, LlamaConfig config)
+    {
+        var (count, length) = (windows.shape[0], windows.shape[1]);
+        var vocab = head.LmHead.shape[0];
+        var positions = count * (length - 1) * vocab <= LogitChunk ? length - 1 : Math.Max(1, LogitChunk / (count * vocab));
+        double sum = 0;
+        for (long first = 0; first < length - 1; first += positions)
+        {
+            var span = Math.Min(positions, length - 1 - first);
             using var scope = NewDisposeScope();
-            var logits = LlamaOps.Logits(hidden.narrow(0, start, count), head, config).to_type(ScalarType.Float32);
-            var predictions = logits.narrow(1, 0, length - 1).reshape(-1, logits.shape[2]);
-            var targets = windows.narrow(0, start, count).narrow(1, 1, length - 1).reshape(-1);
+            var logits = LlamaOps.Logits(hidden.narrow(1, first, span), head, config).to_type(ScalarType.Float32);
+            var predictions = logits.reshape(-1, logits.shape[2]);
+            var targets = windows.narrow(1, first + 1, span).reshape(-1);
             sum += nn.functional.cross_entropy(predictions, targets, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
         }
 

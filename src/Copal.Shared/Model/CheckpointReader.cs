@@ -114,6 +114,21 @@ public sealed class CheckpointReader : IDisposable
         }
     }
 
+    /// <summary>Reads rows of a matrix (e.g. the embedding rows of token ids) and converts them to the compute dtype.</summary>
+    public Tensor ReadRows(string name, IReadOnlyList<long> rows, ScalarType dtype)
+    {
+        var stored = FileOf(name).ReadRows(name, rows);
+        if (stored.dtype == dtype)
+        {
+            return stored;
+        }
+
+        using (stored)
+        {
+            return stored.to_type(dtype);
+        }
+    }
+
     public void Dispose()
     {
         foreach (var f in files)

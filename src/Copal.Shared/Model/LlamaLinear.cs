@@ -13,6 +13,9 @@ public sealed record LlamaLinear(int Index, string Module)
 
     public static IReadOnlyList<LlamaLinear> All { get; } = [Q, K, V, O, Gate, Up, Down];
 
+    /// <summary>The linears grouped by the input they read, in forward order.</summary>
+    public static IReadOnlyList<IReadOnlyList<LlamaLinear>> SharedInputs { get; } = [[Q, K, V], [O], [Gate, Up], [Down]];
+
     /// <summary>[out_features, in_features], as stored.</summary>
     public long[] Shape(LlamaConfig c) => Index switch
     {

@@ -75,5 +75,17 @@ public sealed class LlamaModel : IDisposable
         Weights.Read(TensorNames.FinalNorm, dtype),
         Weights.Read(LmHeadName, dtype));
 
+    /// <summary>
+    /// [B, T] token ids to [B, T, H] hidden states, reading only the embedding rows it needs (the
+    /// same values as <see cref="ModelHead.Embed"/> without holding the whole table).
+    /// </summary>
+    public Tensor Embed(Tensor tokens, ScalarType dtype)
+    {
+        using var flat = tokens.flatten().to_type(ScalarType.Int64);
+        var ids = flat.data<long>().ToArray();
+        using var rows = Weights.ReadRows(TensorNames.Embedding, ids, dtype);
+        return rows.reshape(tokens.shape[0], tokens.shape[1], Config.HiddenSize);
+    }
+
     public void Dispose() => Weights.Dispose();
 }

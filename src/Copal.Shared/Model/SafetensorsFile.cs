@@ -1,33 +1,36 @@
+using System.Buffers;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Model;
 
 /// <summary>
-/// A memory-mapped safetensors file. Tensors are copied out one at a time on request, so a
-/// checkpoint far larger than RAM can be read layer by layer; the OS pages the rest.
+/// A safetensors file opened for reading. Tensors are read one at a time on request, with
+/// positioned reads into the tensor's own memory, so a checkpoint far larger than RAM can be
+/// read layer by layer and nothing of the file stays resident in this process (the page cache
+/// is the kernel's, not the process's). <see cref="Bytes"/> maps the file on first use.
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
-    private readonly MemoryMappedFile? map;
-    private readonly MemoryMappedViewAccessor? view;
-    private readonly byte* basePointer;
-    private readonly Dictionary<string, TensorEntry> byName;
+    private const int CopyChunk = 4 << 20;
 
-    private SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile? map, MemoryMappedViewAccessor? view)
+    private readonly SafeFileHandle handle;
+    private readonly Dictionary<string, TensorEntry> byName;
+    private readonly long length;
+    private readonly Lock mapLock = new();
+    private MemoryMappedFile? map;
+    private MemoryMappedViewAccessor? view;
+    private byte* basePointer;
+
+    private SafetensorsFile(string path, SafetensorsHeader header, SafeFileHandle handle, long length)
     {
         Path = path;
         Header = header;
-        this.map = map;
-        this.view = view;
+        this.handle = handle;
+        this.length = length;
         byName = header.Tensors.ToDictionary(t => t.Name);
-        if (view != null)
-        {
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            basePointer = p + view.PointerOffset;
-        }
     }
 
     public string Path { get; }
@@ -51,15 +54,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             length = stream.Length;
         }
 
-        // An empty data section cannot be mapped; nothing needs reading from it anyway.
-        if (length == header.DataStart)
-        {
-            return new SafetensorsFile(path, header, null, null);
-        }
-
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        return new SafetensorsFile(path, header, map, view);
+        return new SafetensorsFile(path, header, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete), length);
     }
 
     public bool Contains(string name) => byName.ContainsKey(name);
@@ -67,7 +62,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public TensorEntry Entry(string name) =>
         byName.TryGetValue(name, out var e) ? e : throw new CopalInputException($"{Path}: no tensor named '{name}'");
 
-    /// <summary>The raw stored bytes of a tensor, valid while this file is open.</summary>
+    /// <summary>The raw stored bytes of a tensor, valid while this file is open (memory-mapped on first use).</summary>
     public ReadOnlySpan<byte> Bytes(TensorEntry entry)
     {
         if (entry.ByteLength == 0)
@@ -75,31 +70,126 @@ public sealed unsafe class SafetensorsFile : IDisposable
             return ReadOnlySpan<byte>.Empty;
         }
 
-        if (entry.ByteLength > int.MaxValue)
-        {
-            throw new CopalInputException($"{Path}: tensor '{entry.Name}' is over 2 GiB, which one read cannot hold");
-        }
-
-        return new ReadOnlySpan<byte>(basePointer + Header.DataStart + entry.Begin, (int)entry.ByteLength);
+        CheckSize(entry, entry.ByteLength);
+        return new ReadOnlySpan<byte>(Mapped() + Header.DataStart + entry.Begin, (int)entry.ByteLength);
     }
 
     /// <summary>Reads a tensor in its stored dtype into a new CPU tensor.</summary>
     public Tensor Read(string name)
     {
         var entry = Entry(name);
+        CheckSize(entry, entry.ByteLength);
         var t = empty(entry.Shape, entry.DType.ToScalarType());
-        Bytes(entry).CopyTo(t.bytes);
+        if (entry.ByteLength > 0)
+        {
+            ReadExactly(t.bytes, Header.DataStart + entry.Begin);
+        }
+
         return t;
+    }
+
+    /// <summary>Rows of a 2-D tensor (e.g. embedding rows of token ids), in its stored dtype: [rows, columns].</summary>
+    public Tensor ReadRows(string name, IReadOnlyList<long> rows)
+    {
+        var entry = Entry(name);
+        if (entry.Shape.Length != 2)
+        {
+            throw new ArgumentException($"{Path}: tensor '{name}' is not a matrix", nameof(name));
+        }
+
+        var rowBytes = entry.Shape[1] * entry.DType.ByteSize();
+        CheckSize(entry, rowBytes * rows.Count);
+        var t = empty([rows.Count, entry.Shape[1]], entry.DType.ToScalarType());
+        var target = t.bytes;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (rows[i] < 0 || rows[i] >= entry.Shape[0])
+            {
+                t.Dispose();
+                throw new CopalInputException($"{Path}: row {rows[i]} is outside '{name}', which has {entry.Shape[0]} rows");
+            }
+
+            ReadExactly(target.Slice((int)(i * rowBytes), (int)rowBytes), Header.DataStart + entry.Begin + (rows[i] * rowBytes));
+        }
+
+        return t;
+    }
+
+    /// <summary>Streams a tensor's stored bytes to <paramref name="sink"/> in chunks (a verbatim copy without holding it whole).</summary>
+    public void CopyTo(TensorEntry entry, Action<ReadOnlySpan<byte>> sink)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(CopyChunk, Math.Max(1, entry.ByteLength)));
+        try
+        {
+            for (long done = 0; done < entry.ByteLength;)
+            {
+                var chunk = (int)Math.Min(buffer.Length, entry.ByteLength - done);
+                ReadExactly(buffer.AsSpan(0, chunk), Header.DataStart + entry.Begin + done);
+                sink(buffer.AsSpan(0, chunk));
+                done += chunk;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public void Dispose()
     {
-        if (view != null)
+        lock (mapLock)
         {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
+            if (view != null)
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+                view.Dispose();
+                view = null;
+            }
+
+            map?.Dispose();
+            map = null;
         }
 
-        map?.Dispose();
+        handle.Dispose();
+    }
+
+    private void ReadExactly(Span<byte> target, long offset)
+    {
+        while (!target.IsEmpty)
+        {
+            var read = RandomAccess.Read(handle, target, offset);
+            if (read <= 0)
+            {
+                throw new CopalInputException($"{Path}: the file ends before offset {offset}");
+            }
+
+            target = target[read..];
+            offset += read;
+        }
+    }
+
+    private void CheckSize(TensorEntry entry, long bytes)
+    {
+        if (bytes > int.MaxValue)
+        {
+            throw new CopalInputException($"{Path}: tensor '{entry.Name}' is over 2 GiB, which one read cannot hold");
+        }
+    }
+
+    private byte* Mapped()
+    {
+        lock (mapLock)
+        {
+            if (view == null)
+            {
+                map = MemoryMappedFile.CreateFromFile(handle, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+                view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                byte* p = null;
+                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                basePointer = p + view.PointerOffset;
+            }
+
+            return basePointer;
+        }
     }
 }

@@ -68,6 +68,20 @@ public sealed class SafetensorsWriter : IDisposable
         next++;
     }
 
+    /// <summary>Appends the next tensor of the layout as a verbatim copy of the same tensor in another file, streamed in chunks.</summary>
+    public void Copy(string name, SafetensorsFile source)
+    {
+        var entry = Expect(name);
+        var from = source.Entry(name);
+        if (from.ByteLength != entry.ByteLength)
+        {
+            throw new InvalidOperationException($"{path}: tensor '{name}' has {from.ByteLength} bytes in {source.Path}, layout says {entry.ByteLength}");
+        }
+
+        source.CopyTo(from, WriteRaw);
+        next++;
+    }
+
     /// <summary>Flushes to disk and renames into place. Returns the file's sha256 (lowercase hex).</summary>
     public string Commit()
     {

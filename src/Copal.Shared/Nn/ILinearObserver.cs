@@ -3,10 +3,14 @@ using static TorchSharp.torch;
 
 namespace Copal.Nn;
 
-/// <summary>Sees each linear's input and output during a forward pass (calibration statistics).</summary>
+/// <summary>Sees the linears' inputs and outputs during a forward pass (calibration statistics).</summary>
 public interface ILinearObserver
 {
+    /// <summary>
+    /// The linears that read one input, once all of them are computed: q/k/v, then o, then
+    /// gate/up, then down (<see cref="LlamaLinear.SharedInputs"/>).
+    /// </summary>
     /// <param name="input">[B, T, in], valid only during the call.</param>
-    /// <param name="output">[B, T, out], valid only during the call.</param>
-    void Observe(LlamaLinear linear, Tensor input, Tensor output);
+    /// <param name="outputs">[B, T, out] of each linear, valid only during the call.</param>
+    void Observe(IReadOnlyList<LlamaLinear> linears, Tensor input, IReadOnlyList<Tensor> outputs);
 }

@@ -25,22 +25,20 @@ public static class LlamaOps
         using var scope = NewDisposeScope();
         var x = RmsNorm(h, w.InputNorm, c.RmsNormEps);
         var attention = Attention(x, w, c, rope, observer);
-        var h2 = h + Linear(LlamaLinear.O, attention, w, observer);
+        var h2 = h + Linears([LlamaLinear.O], attention, w, observer)[0];
         var x2 = RmsNorm(h2, w.PostAttentionNorm, c.RmsNormEps);
-        var gate = Linear(LlamaLinear.Gate, x2, w, observer);
-        var up = Linear(LlamaLinear.Up, x2, w, observer);
-        var mlp = Linear(LlamaLinear.Down, nn.functional.silu(gate) * up, w, observer);
-        return (h2 + mlp).MoveToOuterDisposeScope();
+        var gateUp = Linears([LlamaLinear.Gate, LlamaLinear.Up], x2, w, observer);
+        var mlp = Linears([LlamaLinear.Down], nn.functional.silu(gateUp[0]).mul_(gateUp[1]), w, observer)[0];
+        return h2.add_(mlp).MoveToOuterDisposeScope();
     }
 
     private static Tensor Attention(Tensor x, DecoderLayerWeights w, LlamaConfig c, RotaryEmbedding rope, ILinearObserver? observer)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = Heads(Linear(LlamaLinear.Q, x, w, observer), c.NumAttentionHeads, c.HeadDim);
-        var k = Heads(Linear(LlamaLinear.K, x, w, observer), c.NumKeyValueHeads, c.HeadDim);
-        var v = Heads(Linear(LlamaLinear.V, x, w, observer), c.NumKeyValueHeads, c.HeadDim);
-        q = rope.Apply(q);
-        k = rope.Apply(k);
+        var qkv = Linears([LlamaLinear.Q, LlamaLinear.K, LlamaLinear.V], x, w, observer);
+        var q = rope.Apply(Heads(qkv[0], c.NumAttentionHeads, c.HeadDim));
+        var k = rope.Apply(Heads(qkv[1], c.NumKeyValueHeads, c.HeadDim));
+        var v = Heads(qkv[2], c.NumKeyValueHeads, c.HeadDim);
         var groups = c.NumAttentionHeads / c.NumKeyValueHeads;
         if (groups > 1)
         {
@@ -56,11 +54,12 @@ public static class LlamaOps
     private static Tensor Heads(Tensor projected, int heads, int headDim) =>
         projected.view(projected.shape[0], projected.shape[1], heads, headDim).transpose(1, 2);
 
-    private static Tensor Linear(LlamaLinear linear, Tensor input, DecoderLayerWeights w, ILinearObserver? observer)
+    /// <summary>The linears that read one input; the observer sees them together, once all are computed.</summary>
+    private static Tensor[] Linears(LlamaLinear[] linears, Tensor input, DecoderLayerWeights w, ILinearObserver? observer)
     {
-        var output = nn.functional.linear(input, w[linear]);
-        observer?.Observe(linear, input, output);
-        return output;
+        var outputs = linears.Select(l => nn.functional.linear(input, w[l])).ToArray();
+        observer?.Observe(linears, input, outputs);
+        return outputs;
     }
 
     /// <summary>Final norm and lm_head: h [B, T, H] to logits [B, T, V].</summary>

@@ -13,7 +13,6 @@ namespace Copal.Pipeline;
 public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute) : IPruningPipeline
 {
     private readonly ShardEngine engine = new(model, new LayerRange(0, model.Config.NumHiddenLayers - 1), settings, compute);
-    private ModelHead? head;
     private string task = "stage";
 
     public StageSchedule ScheduleFor(Propagation propagation) => StageSchedule.Wave;
@@ -33,17 +32,16 @@ public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, Co
         return [engine.FinishStage()];
     }
 
+    /// <summary>Holds one decoder layer, or the lm_head, at a time: nothing of the model stays loaded between calls.</summary>
     public PerplexityResult Evaluate(string? checkpoint, string dataset, int[] tokens, int seqLen, int? maxWindows, IProgress<WorkProgress>? progress)
     {
-        head ??= model.LoadHead(compute.DType);
         using var reader = checkpoint is null ? null : CheckpointReader.Open(checkpoint);
         var source = reader ?? model.Weights;
-        return Perplexity.Evaluate(dataset, tokens, seqLen, maxWindows, model.Config, head, l => DecoderLayerWeights.Load(source, l, compute.DType), compute, progress);
+        return Perplexity.Evaluate(dataset, tokens, seqLen, maxWindows, model, l => DecoderLayerWeights.Load(source, l, compute.DType), compute, progress);
     }
 
     public void Dispose()
     {
         engine.Dispose();
-        head?.Dispose();
     }
 }

@@ -53,8 +53,7 @@ public sealed class CheckpointShardWriter : IDisposable
 
     public static void CopyVerbatim(SafetensorsWriter writer, LlamaModel source, string name)
     {
-        var file = source.Weights.FileOf(name);
-        writer.Write(name, file.Bytes(file.Entry(name)));
+        writer.Copy(name, source.Weights.FileOf(name));
     }
 
     public void Dispose() => writer.Dispose();

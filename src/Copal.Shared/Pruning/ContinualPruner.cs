@@ -135,15 +135,14 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], sparsity, shards, importance);
     }
 
-    /// <summary>Embeds the calibration samples micro-batch by micro-batch and feeds them to the pipeline.</summary>
+    /// <summary>Embeds the calibration samples micro-batch by micro-batch (reading only their embedding rows) and feeds them to the pipeline.</summary>
     private void FeedCalibration(string dataset)
     {
-        using var head = model.LoadHead(compute.DType);
         using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
         foreach (var (start, count) in Nn.LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
         {
             using var batch = samples.narrow(0, start, count);
-            Pipeline.Calibrate(start, head.Embed(batch));
+            Pipeline.Calibrate(start, model.Embed(batch, compute.DType));
         }
     }
 

@@ -16,7 +16,7 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
     private readonly bool forwardUsesScored;
     private readonly int stage;
     private readonly int layer;
-    private readonly Tensor[] weights32;
+    private readonly Tensor?[] weights32 = new Tensor?[LlamaLinear.All.Count];
     private readonly Tensor?[] statistics;
 
     /// <param name="scored">The weights being pruned (dense, or the previous stage's for sequential).</param>
@@ -28,54 +28,87 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
         this.forwardUsesScored = forwardUsesScored;
         this.stage = stage;
         this.layer = layer;
-        weights32 = scored.Linears.Select(w => w.to_type(ScalarType.Float32)).ToArray();
         statistics = LlamaLinear.All.Select(l =>
         {
-            var shape = metric.StatisticShape(weights32[l.Index].shape[0], weights32[l.Index].shape[1]);
-            return shape.Length == 0 ? null : zeros(shape, ScalarType.Float32);
+            var weight = scored[l];
+            var shape = metric.StatisticShape(weight.shape[0], weight.shape[1]);
+            return shape.Length == 0 ? null : zeros(shape, ScalarType.Float32).DetachFromDisposeScope();
         }).ToArray();
     }
 
     /// <summary>Index of the first calibration sample in the micro-batch being observed.</summary>
     public long BatchStart { get; set; }
 
-    public void Observe(LlamaLinear linear, Tensor input, Tensor output)
+    public void Observe(IReadOnlyList<LlamaLinear> linears, Tensor input, IReadOnlyList<Tensor> outputs)
     {
-        var statistic = statistics[linear.Index];
-        if (statistic is null)
+        if (linears.All(l => statistics[l.Index] is null))
         {
             return;
         }
 
         using var scope = NewDisposeScope();
-        var x = input.reshape(-1, input.shape[^1]).to_type(ScalarType.Float32);
-        Tensor? y = null;
-        if (metric.UsesOutput)
+        var x = Rows32(input);
+        var observed = new List<ObservedLinear>(linears.Count);
+        for (var j = 0; j < linears.Count; j++)
         {
-            y = forwardUsesScored
-                ? output.reshape(-1, output.shape[^1]).to_type(ScalarType.Float32)
-                : nn.functional.linear(x, weights32[linear.Index]);
+            var index = linears[j].Index;
+            if (statistics[index] is not { } statistic)
+            {
+                continue;
+            }
+
+            Tensor? y = null;
+            if (metric.UsesOutput)
+            {
+                y = forwardUsesScored ? Rows32(outputs[j]) : nn.functional.linear(x, Weight32(index));
+            }
+
+            observed.Add(new ObservedLinear(statistic, Weight32(index), y, new CalibrationSite(stage, layer, index, BatchStart)));
         }
 
-        metric.Accumulate(statistic, weights32[linear.Index], x, y, new CalibrationSite(stage, layer, linear.Index, BatchStart));
+        metric.Accumulate(x, observed);
     }
 
-    /// <summary>Folds the statistics into the accumulator (saving the new state) and returns the pruned layer.</summary>
+    /// <summary>
+    /// Folds the statistics into the accumulator (saving the new state) and returns the pruned
+    /// layer. It goes one linear at a time and releases each statistic once it is folded, so
+    /// memory shrinks as it goes. The scored weights are consumed: in float32 they are pruned in
+    /// place and the returned layer shares them.
+    /// </summary>
     public DecoderLayerWeights Finish(ImportanceAccumulator accumulator, MaskPolicy policy)
     {
         var pruned = new Tensor[LlamaLinear.All.Count];
-        foreach (var linear in LlamaLinear.All)
+        try
         {
-            using var scope = NewDisposeScope();
-            var weight = weights32[linear.Index];
-            Tensor? accumulated = null;
-            if (statistics[linear.Index] is { } statistic)
+            foreach (var linear in LlamaLinear.All)
             {
-                accumulated = metric.Fold(accumulator.Previous(layer, linear), statistic, weight);
-                accumulator.Save(layer, linear, accumulated);
+                using var scope = NewDisposeScope();
+                var index = linear.Index;
+                var weight = Weight32(index);
+                Tensor? accumulated = null;
+                if (statistics[index] is { } statistic)
+                {
+                    accumulated = metric.Fold(accumulator.Previous(layer, linear), statistic, weight);
+                    accumulator.Save(layer, linear, accumulated);
+                }
+
+                var result = metric.Prune(weight, accumulated, policy);
+                var dtype = scored[linear].dtype;
+                pruned[index] = (result.dtype == dtype ? result.alias() : result.to_type(dtype)).MoveToOuterDisposeScope();
+                statistics[index]?.Dispose();
+                statistics[index] = null;
+                weights32[index]?.Dispose();
+                weights32[index] = null;
+            }
+        }
+        catch
+        {
+            foreach (var t in pruned)
+            {
+                t?.Dispose();
             }
 
-            pruned[linear.Index] = metric.Prune(weight, accumulated, policy).to_type(scored[linear].dtype).MoveToOuterDisposeScope();
+            throw;
         }
 
         return scored.WithLinears(pruned);
@@ -83,14 +116,27 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
 
     public void Dispose()
     {
-        foreach (var t in weights32)
-        {
-            t.Dispose();
-        }
-
-        foreach (var t in statistics)
+        foreach (var t in weights32.Concat(statistics))
         {
             t?.Dispose();
         }
+    }
+
+    /// <summary>The scored weight in float32: the tensor itself in float32 compute, else a converted copy.</summary>
+    private Tensor Weight32(int index)
+    {
+        if (weights32[index] is null)
+        {
+            var weight = scored.Linears[index];
+            weights32[index] = (weight.dtype == ScalarType.Float32 ? weight.alias() : weight.to_type(ScalarType.Float32)).DetachFromDisposeScope();
+        }
+
+        return weights32[index]!;
+    }
+
+    private static Tensor Rows32(Tensor t)
+    {
+        var rows = t.reshape(-1, t.shape[^1]);
+        return rows.dtype == ScalarType.Float32 ? rows : rows.to_type(ScalarType.Float32);
     }
 }

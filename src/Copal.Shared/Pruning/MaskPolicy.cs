@@ -70,42 +70,78 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
         return Group == MaskGroup.Row ? RowKeepMask(scores, Sparsity) : MatrixKeepMask(scores, Sparsity);
     }
 
+    /// <summary>Rows are selected in chunks of about this many entries, so temporaries stay small.</summary>
+    private const long ChunkEntries = 1L << 22;
+
     public static Tensor RowKeepMask(Tensor scores, double sparsity)
     {
-        using var scope = NewDisposeScope();
         var prune = (long)Math.Floor(scores.shape[1] * sparsity);
         var keep = ones_like(scores, ScalarType.Bool);
-        if (prune > 0)
+        if (prune == 0)
         {
-            var (_, order) = scores.sort(1, descending: false, stable: true);
-            keep.scatter_(1, order.narrow(1, 0, prune), zeros(scores.shape[0], prune, ScalarType.Bool));
+            return keep;
         }
 
-        return keep.MoveToOuterDisposeScope();
+        var rows = Math.Max(1, ChunkEntries / Math.Max(1, scores.shape[1]));
+        for (long start = 0; start < scores.shape[0]; start += rows)
+        {
+            var count = Math.Min(rows, scores.shape[0] - start);
+            using var scope = NewDisposeScope();
+            keep.narrow(0, start, count).copy_(KeepLargest(scores.narrow(0, start, count), prune));
+        }
+
+        return keep;
     }
 
     public static Tensor MatrixKeepMask(Tensor scores, double sparsity)
     {
+        var flat = scores.reshape(1, -1);
+        var prune = (long)Math.Floor(flat.shape[1] * sparsity);
         using var scope = NewDisposeScope();
-        var flat = scores.flatten();
-        var prune = (long)Math.Floor(flat.shape[0] * sparsity);
-        var keep = ones_like(flat, ScalarType.Bool);
-        if (prune > 0)
-        {
-            var (_, order) = flat.sort(0, descending: false, stable: true);
-            keep.index_fill_(0, order.narrow(0, 0, prune), false);
-        }
-
+        var keep = prune == 0 ? ones_like(flat, ScalarType.Bool) : KeepLargest(flat, prune);
         return keep.view(scores.shape).MoveToOuterDisposeScope();
     }
 
     public static Tensor NmKeepMask(Tensor scores, NmPattern pattern)
     {
-        using var scope = NewDisposeScope();
-        var groups = scores.reshape(scores.shape[0], -1, pattern.M);
-        var (_, order) = groups.sort(2, descending: false, stable: true);
-        var keep = ones_like(groups, ScalarType.Bool);
-        keep.scatter_(2, order.narrow(2, 0, pattern.N), zeros(order.shape[0], order.shape[1], pattern.N, ScalarType.Bool));
-        return keep.view(scores.shape).MoveToOuterDisposeScope();
+        var keep = empty(scores.shape, ScalarType.Bool);
+        var rows = Math.Max(1, ChunkEntries / Math.Max(1, scores.shape[1]));
+        for (long start = 0; start < scores.shape[0]; start += rows)
+        {
+            var count = Math.Min(rows, scores.shape[0] - start);
+            using var scope = NewDisposeScope();
+            var groups = scores.narrow(0, start, count).reshape(count, -1, pattern.M);
+            var (_, order) = groups.sort(2, descending: false, stable: true);
+            var chunk = ones_like(groups, ScalarType.Bool);
+            chunk.scatter_(2, order.narrow(2, 0, pattern.N), zeros(order.shape[0], order.shape[1], pattern.N, ScalarType.Bool));
+            keep.narrow(0, start, count).copy_(chunk.view(count, scores.shape[1]));
+        }
+
+        return keep;
+    }
+
+    /// <summary>
+    /// scores [rows, n]: false for the <paramref name="prune"/> lowest entries of each row, in the
+    /// order of a stable ascending sort (among equal scores the lower index goes first), found
+    /// with a selection instead of a sort: everything below the prune-th smallest value, then
+    /// as many of the entries equal to it as are still needed, lowest index first.
+    /// </summary>
+    private static Tensor KeepLargest(Tensor scores, long prune)
+    {
+        var (threshold, _) = scores.kthvalue(prune, 1, keepdim: true);
+        var atMost = scores.le(threshold);
+        using var counts = atMost.sum(1, keepdim: true, type: ScalarType.Int64);
+        using var exact = counts.eq(prune).all();
+        if (exact.item<bool>())
+        {
+            // No tie straddles the cut (the usual case): exactly `prune` entries are at or below it.
+            return atMost.logical_not_();
+        }
+
+        var below = scores.lt(threshold);
+        var tied = scores.eq(threshold);
+        var needed = below.sum(1, keepdim: true, type: ScalarType.Int64).neg_().add_(prune);
+        var pruned = below.logical_or_(tied.logical_and(tied.cumsum(1, ScalarType.Int64).le(needed)));
+        return pruned.logical_not_();
     }
 }

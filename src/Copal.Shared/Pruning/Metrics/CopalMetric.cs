@@ -19,15 +19,15 @@ public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [outFeatures, inFeatures];
 
-    public override void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site)
+    public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {
         using var scope = NewDisposeScope();
-        var dy = perturbation.Model == PerturbationModel.Relative
-            ? y ?? throw new ArgumentNullException(nameof(y))
-            : GaussianOutputChange(weight, x, site);
+        var outputChanges = linears.Select(l => (perturbation.Model == PerturbationModel.Relative
+            ? l.Output ?? throw new ArgumentException("the relative perturbation needs each linear's output", nameof(linears))
+            : GaussianOutputChange(l.Weight, x, l.Site), l.Statistic)).ToList();
 
-        // One extra GEMM per linear: [out, tokens] x [tokens, in].
-        statistic.addmm_(dy.abs().t(), x.abs());
+        // One extra GEMM per shared input: [out, tokens] x [tokens, in] for every linear reading x.
+        AbsGemm.Accumulate(x, outputChanges);
     }
 
     /// <summary>dy = dW x + W dx with dW = E |W| . xi and dx = E |x| . zeta, seeded by the site.</summary>
@@ -62,9 +62,13 @@ public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
 
     public override Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight)
     {
-        using var scope = NewDisposeScope();
-        var contribution = weight.abs() * statistic;
-        return (carried is null ? contribution : carried + contribution).MoveToOuterDisposeScope();
+        // In place: |W| . statistic, plus what earlier stages carried.
+        using (var magnitude = weight.abs())
+        {
+            statistic.mul_(magnitude);
+        }
+
+        return carried is null ? statistic.alias() : statistic.add_(carried).alias();
     }
 
     public override Tensor Scores(Tensor weight, Tensor? accumulated) =>

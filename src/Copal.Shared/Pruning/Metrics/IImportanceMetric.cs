@@ -6,6 +6,12 @@ namespace Copal.Pruning.Metrics;
 public readonly record struct CalibrationSite(int Stage, int Layer, int Linear, long FirstSample);
 
 /// <summary>
+/// One linear in a micro-batch: its statistic (updated in place), the weight being scored
+/// (float32), and its output y = x W^T [tokens, out] (float32) when the metric uses outputs.
+/// </summary>
+public sealed record ObservedLinear(Tensor Statistic, Tensor Weight, Tensor? Output, CalibrationSite Site);
+
+/// <summary>
 /// An importance metric as plain functions over tensors. A stage gathers a statistic per linear
 /// from calibration micro-batches, folds it into the accumulator carried between stages, and
 /// prunes a weight from the accumulated value.
@@ -23,12 +29,21 @@ public interface IImportanceMetric
     /// <summary>Shape of the per-linear statistic (and accumulator) for a weight [out, in].</summary>
     long[] StatisticShape(long outFeatures, long inFeatures);
 
-    /// <summary>Adds one micro-batch: x [tokens, in] and y [tokens, out], both float32.</summary>
-    void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site);
+    /// <summary>
+    /// Adds one micro-batch of the linears that read the same input x [tokens, in] (float32):
+    /// q/k/v, o, gate/up or down. Whatever depends on x alone is computed once for all of them.
+    /// </summary>
+    void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears);
 
-    /// <summary>The accumulator after this stage: carried (null = nothing yet) plus this stage's statistic.</summary>
+    /// <summary>
+    /// The accumulator after this stage: carried (null = nothing yet) plus this stage's statistic.
+    /// The statistic is consumed: it may be updated in place and returned.
+    /// </summary>
     Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight);
 
-    /// <summary>The pruned weight (float32) chosen with the accumulated statistic.</summary>
+    /// <summary>
+    /// The pruned weight (float32) chosen with the accumulated statistic. The weight is consumed:
+    /// it may be pruned in place and returned.
+    /// </summary>
     Tensor Prune(Tensor weight, Tensor? accumulated, MaskPolicy policy);
 }

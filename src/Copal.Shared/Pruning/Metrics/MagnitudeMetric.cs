@@ -11,7 +11,7 @@ public sealed class MagnitudeMetric : ScoreMetric
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [];
 
-    public override void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site)
+    public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {
     }
 

@@ -13,10 +13,10 @@ public abstract class ScoreMetric : IImportanceMetric
 
     public abstract long[] StatisticShape(long outFeatures, long inFeatures);
 
-    public abstract void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site);
+    public abstract void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears);
 
     public virtual Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight) =>
-        carried is null ? statistic.clone() : carried + statistic;
+        carried is null ? statistic.alias() : statistic.add_(carried).alias();
 
     /// <summary>Scores [out, in]: higher is more important.</summary>
     public abstract Tensor Scores(Tensor weight, Tensor? accumulated);
@@ -25,6 +25,6 @@ public abstract class ScoreMetric : IImportanceMetric
     {
         using var scope = NewDisposeScope();
         var keep = policy.KeepMask(Scores(weight, accumulated));
-        return weight.mul(keep).MoveToOuterDisposeScope();
+        return weight.mul_(keep).alias().MoveToOuterDisposeScope();
     }
 }

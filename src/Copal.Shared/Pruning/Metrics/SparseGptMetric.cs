@@ -21,11 +21,18 @@ public sealed class SparseGptMetric : IImportanceMetric
 
     public long[] StatisticShape(long outFeatures, long inFeatures) => [inFeatures, inFeatures];
 
-    public void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site) =>
-        statistic.addmm_(x.t(), x);
+    public void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
+    {
+        // H is the same for every linear reading x: one GEMM per shared input.
+        using var h = x.t().matmul(x);
+        foreach (var linear in linears)
+        {
+            linear.Statistic.add_(h);
+        }
+    }
 
     public Tensor Fold(Tensor? carried, Tensor statistic, Tensor weight) =>
-        carried is null ? statistic.clone() : carried + statistic;
+        carried is null ? statistic.alias() : statistic.add_(carried).alias();
 
     public Tensor Prune(Tensor weight, Tensor? accumulated, MaskPolicy policy)
     {

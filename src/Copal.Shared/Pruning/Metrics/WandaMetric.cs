@@ -9,16 +9,20 @@ public sealed class WandaMetric : ScoreMetric
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [inFeatures];
 
-    public override void Accumulate(Tensor statistic, Tensor weight, Tensor x, Tensor? y, CalibrationSite site)
+    public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {
+        // One column sum of squares per shared input, added to each linear reading it.
         using var squares = x.square().sum(dim: 0);
-        statistic.add_(squares);
+        foreach (var linear in linears)
+        {
+            linear.Statistic.add_(squares);
+        }
     }
 
     public override Tensor Scores(Tensor weight, Tensor? accumulated)
     {
         ArgumentNullException.ThrowIfNull(accumulated);
         using var norms = accumulated.sqrt();
-        return weight.abs() * norms.unsqueeze(0);
+        return weight.abs().mul_(norms.unsqueeze(0));
     }
 }

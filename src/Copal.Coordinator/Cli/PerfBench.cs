@@ -1,0 +1,507 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Copal.Coordinator.Reporting;
+using Copal.Data;
+using Copal.Model;
+using Copal.Nn;
+using Copal.Pipeline;
+using Copal.Pruning;
+using Copal.Pruning.Metrics;
+using Copal.Tokenization;
+using Serilog;
+using static TorchSharp.torch;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>What `copal bench perf` measures, and on what.</summary>
+public sealed record PerfSettings
+{
+    public const int DefaultSamples = 32;
+    public const int DefaultSeqLen = 256;
+
+    /// <summary>Big enough that the linears dominate (compute-bound), small enough to generate in seconds.</summary>
+    public static ModelShape DefaultShape { get; } = new(1024, 2816, 4, 16, 4096, 0);
+
+    public required ModelShape Shape { get; init; }
+
+    public required int Samples { get; init; }
+
+    public required int SeqLen { get; init; }
+
+    public required ComputeOptions Compute { get; init; }
+
+    public required int Threads { get; init; }
+
+    public int Repeat { get; init; } = 2;
+
+    /// <summary>Node processes of the cluster comparison; 0 skips it.</summary>
+    public int ClusterNodes { get; init; } = 3;
+
+    public bool Run7B { get; init; } = true;
+
+    public PruningMethod Method7B { get; init; } = PruningMethod.Wanda;
+
+    /// <summary>Samples and length of the 7B-shaped run: memory, not speed, is measured there.</summary>
+    public int Samples7B { get; init; } = 2;
+
+    public int SeqLen7B { get; init; } = 64;
+
+    public required string WorkRoot { get; init; }
+
+    /// <summary>The generated model's positions: exactly the sequence length.</summary>
+    public ModelShape ModelShape => Shape with { Positions = SeqLen };
+
+    public void Validate()
+    {
+        if (Samples < 1 || SeqLen < 2 || Repeat < 1 || ClusterNodes < 0)
+        {
+            throw new CopalInputException("--samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
+        }
+
+        if (Shape.Hidden < 2 || Shape.Intermediate < 1 || Shape.Layers < 1 || Shape.Heads < 1)
+        {
+            throw new CopalInputException("--hidden, --intermediate, --layers and --heads must be positive");
+        }
+
+        if (ClusterNodes > Shape.Layers)
+        {
+            throw new CopalInputException($"--nodes {ClusterNodes}: the generated model has only {Shape.Layers} layers");
+        }
+
+        if (!Directory.Exists(WorkRoot))
+        {
+            throw new CopalInputException($"--work {WorkRoot}: folder not found");
+        }
+    }
+}
+
+/// <summary>One stage of the same run, timed in one process and on cluster nodes (report.json stages[].seconds).</summary>
+public sealed record ClusterStageRequest(string ModelDirectory, string WorkDirectory, int Nodes, int Samples, int SeqLen, ComputeOptions Compute, int Threads);
+
+public sealed record ClusterStageTimes(double InProcessSeconds, double ClusterSeconds);
+
+/// <summary>
+/// The measurements of `copal bench perf`. Everything that is compared is measured in the same
+/// run, interleaved, and the fastest round of each is kept, so the ratios stay meaningful on a
+/// machine that is busy with other work.
+/// </summary>
+public sealed class PerfBench(PerfSettings settings)
+{
+    private const string Dataset = "fiction";
+    private const int MicroRepeats = 5;
+
+    /// <summary>
+    /// Times one copal stage in one process and on <see cref="ClusterStageRequest.Nodes"/> nodes.
+    /// By default it runs `copal prune --nodes N` and `--nodes 0` as child processes.
+    /// </summary>
+    public Func<ClusterStageRequest, ClusterStageTimes> ClusterStage { get; init; } = ChildProcessClusterStage;
+
+    public JsonObject Run()
+    {
+        var root = Directory.CreateTempSubdirectory("copal-perf-").FullName;
+        try
+        {
+            return Measure(root);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private JsonObject Measure(string root)
+    {
+        var compute = settings.Compute;
+        var shape = settings.ModelShape;
+        var modelDir = Path.Combine(root, "model");
+        Log.Information("Generating a random LLaMA checkpoint ({Shape}) in {Directory}", shape, modelDir);
+        RandomCheckpoint.Write(modelDir, shape, compute.DType == ScalarType.BFloat16 ? StorageType.BF16 : StorageType.F32);
+
+        using var model = LlamaModel.Open(modelDir);
+        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var calibration = TokenStream.Load(new DataDirectory(Bundled.Data), Dataset, Split.Calib, tokenizer);
+        using var samples = CalibrationSampler.Sample(calibration, settings.Samples, settings.SeqLen, SamplingMode.Even, 0);
+        var tokens = (long)settings.Samples * settings.SeqLen;
+
+        var copal = StageSettings(PruningMethod.Copal, Strategy.Copal);
+        var wanda = StageSettings(PruningMethod.Wanda, Strategy.Reset);
+        double forward = double.MaxValue, copalStage = double.MaxValue, wandaStage = double.MaxValue;
+        // A first micro-batch warms the allocator and the page cache; it is not timed.
+        using (var warm = samples.narrow(0, 0, Math.Min(compute.BatchSize, settings.Samples)))
+        {
+            Forward(model, warm);
+        }
+
+        for (var round = 1; round <= settings.Repeat; round++)
+        {
+            var f = Forward(model, samples);
+            var c = Stage(model, samples, copal, Path.Combine(root, $"copal-{round}"));
+            var w = Stage(model, samples, wanda, Path.Combine(root, $"wanda-{round}"));
+            Log.Information("Round {Round}: forward {Forward:F2}s, copal stage {Copal:F2}s, wanda stage {Wanda:F2}s", round, f, c, w);
+            (forward, copalStage, wandaStage) = (Math.Min(forward, f), Math.Min(copalStage, c), Math.Min(wandaStage, w));
+        }
+
+        var microTokens = (long)Math.Min(compute.BatchSize, settings.Samples) * settings.SeqLen;
+        var (matmul, importance) = GemmRates(model.Config, microTokens, compute.DType);
+        var forwardFlops = ForwardFlops(model.Config, settings.Samples, settings.SeqLen);
+        var json = new JsonObject
+        {
+            ["model"] = new JsonObject
+            {
+                ["hidden"] = shape.Hidden,
+                ["intermediate"] = shape.Intermediate,
+                ["layers"] = shape.Layers,
+                ["heads"] = shape.Heads,
+                ["vocab"] = shape.Vocab,
+                ["parameters"] = shape.Parameters,
+            },
+            ["samples"] = settings.Samples,
+            ["seqlen"] = settings.SeqLen,
+            ["tokens"] = tokens,
+            ["batch_size"] = compute.BatchSize,
+            ["threads"] = settings.Threads,
+            ["dtype"] = PerfCommand.DTypeName(compute.DType),
+            ["repeat"] = settings.Repeat,
+            ["forward_seconds"] = forward,
+            ["forward_tokens_per_s"] = tokens / forward,
+            ["forward_gflops"] = forwardFlops / forward / 1e9,
+            ["matmul_gflops"] = matmul,
+            ["forward_over_matmul"] = forwardFlops / forward / 1e9 / matmul,
+            ["copal_stage_seconds"] = copalStage,
+            ["wanda_stage_seconds"] = wandaStage,
+            ["copal_stage_over_forward"] = copalStage / forward,
+            ["wanda_stage_over_forward"] = wandaStage / forward,
+            ["importance_gflops"] = importance,
+            ["importance_gemm_efficiency"] = importance / matmul,
+        };
+
+        json["cluster"] = null;
+        json["cluster_over_inprocess"] = null;
+        if (settings.ClusterNodes > 0)
+        {
+            var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.Samples, settings.SeqLen, compute, settings.Threads);
+            Directory.CreateDirectory(request.WorkDirectory);
+            Log.Information("Timing a copal stage in one process and on {Nodes} node processes", settings.ClusterNodes);
+            var times = ClusterStage(request);
+            json["cluster"] = new JsonObject
+            {
+                ["nodes"] = settings.ClusterNodes,
+                ["inprocess_stage_seconds"] = times.InProcessSeconds,
+                ["cluster_stage_seconds"] = times.ClusterSeconds,
+            };
+            json["cluster_over_inprocess"] = times.ClusterSeconds / times.InProcessSeconds;
+        }
+
+        Directory.Delete(modelDir, recursive: true);
+        var (peak, big) = settings.Run7B ? PeakRss7B(root) : (null, new JsonObject { ["skipped"] = "--skip-7b" });
+        json["peak_rss_7b_bytes"] = peak;
+        json["llama_7b"] = big;
+        json["targets"] = new JsonObject
+        {
+            ["copal_stage_over_forward"] = 1.8,
+            ["wanda_stage_over_forward"] = 1.2,
+            ["importance_gemm_efficiency"] = 0.7,
+            ["peak_rss_7b_bytes"] = 3e9,
+        };
+        return json;
+    }
+
+    private PruningSettings StageSettings(PruningMethod method, Strategy strategy) => new()
+    {
+        Method = method,
+        Strategy = strategy,
+        Propagation = Propagation.Dense,
+        Mask = new MaskPolicy(0.5, PruningSettings.DefaultGroup(method), null),
+        Samples = settings.Samples,
+        SeqLen = settings.SeqLen,
+    };
+
+    /// <summary>One dense forward of the samples through every decoder layer, loading each layer as a stage does.</summary>
+    private double Forward(LlamaModel model, Tensor samples)
+    {
+        var compute = settings.Compute;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var clock = Stopwatch.StartNew();
+        using var rope = new RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, (int)samples.shape[1], compute.DType);
+        var hidden = model.Embed(samples, compute.DType);
+        hidden = LayerwiseRunner.RunLayers(hidden, Enumerable.Range(0, model.Config.NumHiddenLayers), l => model.LoadLayer(l, compute.DType), model.Config, rope, compute);
+        hidden.Dispose();
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>One stage of the in-process engine, as a run does it, without the evaluation that follows.</summary>
+    private double Stage(LlamaModel model, Tensor samples, PruningSettings stage, string buildDirectory)
+    {
+        var compute = settings.Compute;
+        Directory.CreateDirectory(buildDirectory);
+        try
+        {
+            using var pipeline = new LocalPipeline(model, stage, compute);
+            var clock = Stopwatch.StartNew();
+            pipeline.BeginStage(new StageAssignment(1, 1, Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));
+            foreach (var (start, count) in LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
+            {
+                using var batch = samples.narrow(0, start, count);
+                pipeline.Calibrate(start, model.Embed(batch, compute.DType));
+            }
+
+            pipeline.FinishStage(null);
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            Directory.Delete(buildDirectory, recursive: true);
+        }
+    }
+
+    /// <summary>Linear FLOPs plus the attention products (QK^T and AV over all T^2 pairs).</summary>
+    public static double ForwardFlops(LlamaConfig c, long samples, long seqLen)
+    {
+        var tokens = samples * seqLen;
+        var linears = LlamaLinear.All.Sum(l => 2.0 * l.Shape(c)[0] * l.Shape(c)[1]) * tokens;
+        var attention = 4.0 * samples * seqLen * seqLen * c.NumAttentionHeads * c.HeadDim;
+        return (linears + attention) * c.NumHiddenLayers;
+    }
+
+    /// <summary>
+    /// GFLOP/s of a plain matmul x W^T and of the COPAL importance accumulation |Y|^T |X| (the
+    /// engine's own code) at the shapes of one decoder layer's linears for one micro-batch.
+    /// </summary>
+    private static (double Matmul, double Importance) GemmRates(LlamaConfig config, long tokens, ScalarType dtype)
+    {
+        using var noGrad = no_grad();
+        double flops = 0, matmulSeconds = 0, importanceSeconds = 0;
+        using var generator = new Generator(7);
+        var metric = new CopalMetric(Perturbation.Relative);
+        foreach (var group in LlamaLinear.SharedInputs)
+        {
+            using var scope = NewDisposeScope();
+            var inFeatures = group[0].Shape(config)[1];
+            var x = randn([tokens, inFeatures], generator: generator);
+            var xc = x.to_type(dtype);
+            var linears = group.Select(l => (Weight: randn(l.Shape(config), generator: generator).mul_(0.02), Linear: l)).ToList();
+            var weights = linears.Select(l => l.Weight.to_type(dtype)).ToList();
+            var outputs = linears.Select(l => nn.functional.linear(x, l.Weight)).ToList();
+            var statistics = linears.Select(l => zeros_like(l.Weight)).ToList();
+            flops += linears.Sum(l => 2.0 * tokens * l.Weight.shape[0] * l.Weight.shape[1]);
+            matmulSeconds += Best(() =>
+            {
+                foreach (var w in weights)
+                {
+                    nn.functional.linear(xc, w).Dispose();
+                }
+            });
+            var observed = linears.Select((l, i) => new ObservedLinear(statistics[i], l.Weight, outputs[i], new CalibrationSite(1, 0, l.Linear.Index, 0))).ToList();
+            importanceSeconds += Best(() => metric.Accumulate(x, observed));
+        }
+
+        return (flops / matmulSeconds / 1e9, flops / importanceSeconds / 1e9);
+    }
+
+    private static double Best(Action action)
+    {
+        action();
+        var best = double.MaxValue;
+        for (var i = 0; i < MicroRepeats; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            action();
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+
+        return best;
+    }
+
+    /// <summary>The default cluster measure: `copal prune` as a child process, in one process and on N nodes.</summary>
+    public static ClusterStageTimes ChildProcessClusterStage(ClusterStageRequest request)
+    {
+        double StageSeconds(int nodes)
+        {
+            var outDir = Path.Combine(request.WorkDirectory, $"nodes-{nodes}");
+            var reportPath = Path.Combine(outDir, "report.json");
+            ChildCopal.Run(
+                [
+                    "prune", "--model", request.ModelDirectory, "--datasets", Dataset, "--method", "copal",
+                    "--samples", request.Samples.ToString(CultureInfo.InvariantCulture), "--seqlen", request.SeqLen.ToString(CultureInfo.InvariantCulture),
+                    "--eval-windows", "1", "--batch-size", request.Compute.BatchSize.ToString(CultureInfo.InvariantCulture),
+                    "--threads", request.Threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(request.Compute.DType),
+                    "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
+                ],
+                null);
+            var report = JsonNode.Parse(File.ReadAllText(reportPath))!;
+            var seconds = report["stages"]!.AsArray().Sum(s => s!["seconds"]!.GetValue<double>());
+            Directory.Delete(outDir, recursive: true);
+            return seconds;
+        }
+
+        var inProcess = StageSeconds(0);
+        var cluster = StageSeconds(request.Nodes);
+        return new ClusterStageTimes(inProcess, cluster);
+    }
+
+    /// <summary>Generates a LLaMA-7B-shaped BF16 checkpoint, prunes it in a child process and samples its peak RSS.</summary>
+    private (long? Peak, JsonObject Details) PeakRss7B(string root)
+    {
+        var shape = ModelShape.Llama7B;
+        var method = settings.Method7B;
+        var needed = method == PruningMethod.Copal ? 60L << 30 : 30L << 30;
+        var details = new JsonObject
+        {
+            ["shape"] = shape.ToString(),
+            ["method"] = PruneReport.MethodName(method),
+            ["samples"] = settings.Samples7B,
+            ["seqlen"] = settings.SeqLen7B,
+            ["dtype"] = PerfCommand.DTypeName(settings.Compute.DType),
+        };
+        var free = new DriveInfo(Path.GetFullPath(root)).AvailableFreeSpace;
+        if (free < needed)
+        {
+            var reason = $"only {free / 1e9:F1} GB free in {root}, the 7B-shaped run needs {needed / 1e9:F0} GB";
+            Log.Warning("Skipping the 7B-shaped peak-memory run: {Reason}", reason);
+            details["skipped"] = reason;
+            return (null, details);
+        }
+
+        var modelDir = Path.Combine(root, "llama-7b");
+        var outDir = Path.Combine(root, "llama-7b-out");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            Log.Information("Generating a random LLaMA-7B-shaped checkpoint ({Shape}, BF16) in {Directory}", shape, modelDir);
+            RandomCheckpoint.Write(modelDir, shape with { Positions = Math.Max(settings.SeqLen7B, 2048) }, StorageType.BF16);
+            details["generate_seconds"] = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            var peak = 0L;
+            ChildCopal.Run(
+                [
+                    "prune", "--model", modelDir, "--datasets", Dataset, "--method", PruneReport.MethodName(method),
+                    "--samples", settings.Samples7B.ToString(CultureInfo.InvariantCulture), "--seqlen", settings.SeqLen7B.ToString(CultureInfo.InvariantCulture),
+                    "--eval-windows", "1", "--batch-size", settings.Compute.BatchSize.ToString(CultureInfo.InvariantCulture),
+                    "--threads", settings.Threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(settings.Compute.DType),
+                    "--out", outDir,
+                ],
+                pid => peak = Math.Max(peak, PeakRss(pid)));
+            details["prune_seconds"] = clock.Elapsed.TotalSeconds;
+            details["peak_rss_bytes"] = peak;
+            Log.Information("7B-shaped run: peak RSS {Peak:F2} GB", peak / 1e9);
+            return (peak, details);
+        }
+        finally
+        {
+            foreach (var dir in new[] { modelDir, outDir })
+            {
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+        }
+    }
+
+    /// <summary>VmHWM (the peak resident set so far) of a live process, in bytes; 0 once it is gone.</summary>
+    public static long PeakRss(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                {
+                    var kb = line["VmHWM:".Length..].Trim().Split(' ')[0];
+                    return long.Parse(kb, CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
+    public static string Table(JsonObject perf)
+    {
+        string Value(string key, string unit = "")
+        {
+            var node = perf[key];
+            return node is null ? "skipped" : PerfCommand.Format(node.GetValue<double>()) + unit;
+        }
+
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"| measure | value |");
+        text.AppendLine("|---|---|");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| dense forward | {Value("forward_tokens_per_s")} tokens/s, {Value("forward_gflops")} GFLOP/s |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| plain matmul, same shapes | {Value("matmul_gflops")} GFLOP/s |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| forward / matmul | {Value("forward_over_matmul")} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| copal stage / dense forward | {Value("copal_stage_over_forward")} (target <= 1.8) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage / dense forward | {Value("wanda_stage_over_forward")} (target <= 1.2) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} |");
+        var peak = perf["peak_rss_7b_bytes"];
+        text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : PerfCommand.Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
+        return text.ToString();
+    }
+}
+
+/// <summary>Runs the `copal` executable that is running now as a child process.</summary>
+public static class ChildCopal
+{
+    /// <param name="poll">Called with the child's pid every 50 ms while it runs.</param>
+    public static void Run(IReadOnlyList<string> args, Action<int>? poll)
+    {
+        var host = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(ChildCopal).Assembly.Location);
+        }
+
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var stderr = new Queue<string>();
+        using var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (stderr)
+            {
+                if (e.Data != null)
+                {
+                    stderr.Enqueue(e.Data);
+                    if (stderr.Count > 20)
+                    {
+                        stderr.Dequeue();
+                    }
+                }
+            }
+        };
+        Log.Debug("Running copal {Arguments}", string.Join(' ', args));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        while (!process.WaitForExit(50))
+        {
+            poll?.Invoke(process.Id);
+        }
+
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            lock (stderr)
+            {
+                throw new InvalidOperationException($"copal {string.Join(' ', args)} exited with {process.ExitCode}: {string.Join(" / ", stderr)}");
+            }
+        }
+    }
+}

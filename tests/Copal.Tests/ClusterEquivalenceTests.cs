@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Copal.Model;
+using Xunit;
+
+namespace Copal.Tests;
+
+/// <summary>
+/// The same run on three real `copal-node` processes (`--nodes 3`) and in one process
+/// (`--nodes 0`) gives bit-identical checkpoints and the same perplexities.
+/// </summary>
+public class ClusterEquivalenceTests
+{
+    public static TheoryData<string, string> Combinations() => new()
+    {
+        { "copal", "copal" },
+        { "copal", "reset" },
+        { "copal", "sequential" },
+        { "wanda", "reset" },
+        { "wanda", "copal" },
+        { "sparsegpt", "reset" },
+        { "magnitude", "sequential" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public void ThreeNodesGiveBitIdenticalCheckpointsAndPerplexities(string method, string strategy)
+    {
+        using var dir = new TempDir();
+        string[] common = ["prune", "--method", method, "--strategy", strategy, "--datasets", "fiction,science", "--samples", "6", "--seqlen", "64", "--eval-windows", "3", "--batch-size", "2", "--node-timeout", "60"];
+        var local = CopalCli.Run([.. common, "--out", dir.File("local")]);
+        Assert.True(local.ExitCode == 0, local.Stderr);
+        var cluster = CopalCli.Run([.. common, "--out", dir.File("cluster"), "--nodes", "3"]);
+        Assert.True(cluster.ExitCode == 0, cluster.Stderr);
+
+        var expected = Report(dir.File("local"));
+        var actual = Report(dir.File("cluster"));
+        Assert.Equal(expected.GetProperty("perplexity").GetRawText(), actual.GetProperty("perplexity").GetRawText());
+        Assert.Equal(3, actual.GetProperty("cluster").GetProperty("nodes").GetInt32());
+        foreach (var stage in new[] { "stage-1-fiction", "stage-2-science" })
+        {
+            var a = TensorDigests(Path.Combine(dir.File("local"), stage));
+            var b = TensorDigests(Path.Combine(dir.File("cluster"), stage));
+            Assert.Equal(a.Keys.Order(), b.Keys.Order());
+            Assert.All(a, e => Assert.True(e.Value == b[e.Key], $"{stage}: {e.Key} differs"));
+        }
+    }
+
+    private static JsonElement Report(string outDir) => JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json"))).RootElement;
+
+    /// <summary>sha256 of every tensor's stored bytes (weights and accumulator), by name.</summary>
+    public static Dictionary<string, string> TensorDigests(string checkpoint)
+    {
+        var digests = new Dictionary<string, string>();
+        foreach (var path in Directory.GetFiles(checkpoint, "*.safetensors"))
+        {
+            using var file = SafetensorsFile.Open(path);
+            foreach (var entry in file.Tensors)
+            {
+                digests[entry.Name] = Convert.ToHexString(SHA256.HashData(file.Bytes(entry)));
+            }
+        }
+
+        return digests;
+    }
+}
