@@ -89,9 +89,10 @@ public sealed class ClusterSession : IDisposable
 
     public void Dispose()
     {
-        localNodes?.Dispose();
+        // Leave while the nodes still answer, so the shutdown does not wait on dead members.
         CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TimeSpan.FromSeconds(10));
         system.Dispose();
+        localNodes?.Dispose();
     }
 }
 

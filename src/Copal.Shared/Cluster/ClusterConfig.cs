@@ -4,20 +4,46 @@ using Akka.Configuration;
 namespace Copal.Cluster;
 
 /// <summary>Where a process listens and whom it joins.</summary>
-public sealed record ClusterEndpoint(string Host, int Port, string? PublicHost, IReadOnlyList<string> Seeds, string Role);
+/// <param name="Tls">TLS for remoting; null: from <see cref="ClusterTls.FromEnvironment"/> (plain TCP when that is unset too).</param>
+public sealed record ClusterEndpoint(string Host, int Port, string? PublicHost, IReadOnlyList<string> Seeds, string Role, ClusterTls? Tls = null);
+
+/// <summary>
+/// TLS on Akka remoting (DotNetty): every member presents <paramref name="CertificatePath"/> (a
+/// PKCS#12 file with its private key), both sides of every connection must present one
+/// (mutual TLS), and the peer's chain is validated against the machine's trust store.
+/// </summary>
+/// <param name="ValidateHostname">Also require the peer certificate's name to match its host name.</param>
+public sealed record ClusterTls(string CertificatePath, string? Password, bool ValidateHostname = false)
+{
+    /// <summary>From COPAL_TLS_CERT / COPAL_TLS_PASSWORD; null when COPAL_TLS_CERT is unset.</summary>
+    public static ClusterTls? FromEnvironment() =>
+        EnvironmentVariables.Get(EnvironmentVariables.TlsCert) is { } path
+            ? new ClusterTls(path, EnvironmentVariables.Get(EnvironmentVariables.TlsPassword))
+            : null;
+}
 
 /// <summary>
 /// The Akka configuration every Copal process uses. Activations never travel over remoting
 /// (they have their own TCP data path), so the default frame size is kept and heartbeats are
 /// never queued behind bulk data. Failure detection is patient enough for nodes busy in long
 /// GEMMs, and the split-brain resolver downs unreachable members so a run can go on.
+/// A process that cannot reach any seed shuts down after COPAL_JOIN_TIMEOUT seconds (default
+/// 60), so an orchestrator restarts it instead of leaving it hanging; the resolver's
+/// stable-after is COPAL_DOWN_AFTER seconds (default 20).
 /// </summary>
 public static class ClusterConfig
 {
+    public static readonly TimeSpan DefaultDownAfter = TimeSpan.FromSeconds(20);
+
+    public static readonly TimeSpan DefaultJoinTimeout = TimeSpan.FromSeconds(60);
+
     public static Config Build(ClusterEndpoint endpoint, TimeSpan? downAfter = null)
     {
         var seeds = string.Join(", ", endpoint.Seeds.Select(s => Quote(s)));
-        var stableAfter = (downAfter ?? TimeSpan.FromSeconds(20)).TotalSeconds.ToString(CultureInfo.InvariantCulture);
+        var stableAfter = Seconds(downAfter ?? EnvSeconds(EnvironmentVariables.DownAfter) ?? DefaultDownAfter);
+        var joinTimeout = EnvironmentVariables.Get(EnvironmentVariables.JoinTimeout) is "off"
+            ? "off"
+            : Seconds(EnvSeconds(EnvironmentVariables.JoinTimeout) ?? DefaultJoinTimeout);
         var hocon = $$"""
             akka {
               loglevel = WARNING
@@ -27,12 +53,13 @@ public static class ClusterConfig
                 hostname = {{Quote(endpoint.Host)}}
                 port = {{endpoint.Port}}
                 {{(endpoint.PublicHost is null ? string.Empty : "public-hostname = " + Quote(endpoint.PublicHost))}}
+                {{Tls(endpoint.Tls ?? ClusterTls.FromEnvironment())}}
               }
               cluster {
                 roles = [{{Quote(endpoint.Role)}}]
                 seed-nodes = [{{seeds}}]
                 min-nr-of-members = 1
-                shutdown-after-unsuccessful-join-seed-nodes = 60s
+                shutdown-after-unsuccessful-join-seed-nodes = {{joinTimeout}}
                 failure-detector {
                   heartbeat-interval = 1s
                   acceptable-heartbeat-pause = 10s
@@ -41,7 +68,7 @@ public static class ClusterConfig
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
                 split-brain-resolver {
                   active-strategy = keep-oldest
-                  stable-after = {{stableAfter}}s
+                  stable-after = {{stableAfter}}
                   keep-oldest.down-if-alone = on
                 }
                 singleton.role = {{Quote(Roles.Coordinator)}}
@@ -52,6 +79,47 @@ public static class ClusterConfig
             """;
         return ConfigurationFactory.ParseString(hocon);
     }
+
+    private static string Tls(ClusterTls? tls)
+    {
+        if (tls is null)
+        {
+            return "enable-ssl = false";
+        }
+
+        if (!File.Exists(tls.CertificatePath))
+        {
+            throw new CopalInputException($"TLS certificate {tls.CertificatePath} ({EnvironmentVariables.TlsCert}) not found");
+        }
+
+        return $$"""
+            enable-ssl = true
+                ssl {
+                  suppress-validation = false
+                  require-mutual-authentication = true
+                  validate-certificate-hostname = {{(tls.ValidateHostname ? "true" : "false")}}
+                  certificate {
+                    path = {{Quote(Path.GetFullPath(tls.CertificatePath))}}
+                    password = {{Quote(tls.Password ?? string.Empty)}}
+                    flags = [ "default-flag-set" ]
+                  }
+                }
+            """;
+    }
+
+    private static TimeSpan? EnvSeconds(string variable)
+    {
+        if (EnvironmentVariables.Get(variable) is not { } text)
+        {
+            return null;
+        }
+
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s > 0
+            ? TimeSpan.FromSeconds(s)
+            : throw new CopalInputException($"{variable}={text}: expected a positive number of seconds");
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(CultureInfo.InvariantCulture) + "s";
 
     private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 }

@@ -16,8 +16,8 @@ public sealed class SparsityReport
 
     public void Count(string name, Tensor weight)
     {
-        using var zeros = weight.eq(0).sum();
-        linears.Add(new LinearSparsity(name, zeros.item<long>(), weight.numel()));
+        using var scope = NewDisposeScope();
+        linears.Add(new LinearSparsity(name, weight.eq(0).sum().item<long>(), weight.numel()));
     }
 
     public void Add(IEnumerable<LinearSparsity> other) => linears.AddRange(other);
