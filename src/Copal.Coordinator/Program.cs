@@ -13,6 +13,8 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     PruneCommand.Create(),
     BenchCommand.Create(),
     PlanCommand.Create(),
+    ResumeCommand.Create(),
+    StatusCommand.Create(),
 };
 
 var parsed = root.Parse(args);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Copal.Cluster;
 
 namespace Copal.GpuNode;
 
@@ -8,16 +9,19 @@ namespace Copal.GpuNode;
 /// </summary>
 public static class NodeOptions
 {
-    public const string SeedsVariable = "COPAL_SEEDS";
-    public const string HostVariable = "COPAL_HOST";
-    public const string PublicHostVariable = "COPAL_PUBLIC_HOSTNAME";
-    public const string PortVariable = "COPAL_PORT";
-    public const string DataPortVariable = "COPAL_DATA_PORT";
-    public const string MemoryVariable = "COPAL_MEMORY";
-    public const string DeviceVariable = "COPAL_DEVICE";
-    public const string ThreadsVariable = "COPAL_THREADS";
-    public const string NodeIdVariable = "COPAL_NODE_ID";
-    public const string LogLevelVariable = "COPAL_LOG_LEVEL";
+    public const string SeedsVariable = EnvironmentVariables.Seeds;
+    public const string HostVariable = EnvironmentVariables.Host;
+    public const string PublicHostVariable = EnvironmentVariables.PublicHostname;
+    public const string PortVariable = EnvironmentVariables.Port;
+    public const string DataPortVariable = EnvironmentVariables.DataPort;
+    public const string MetricsPortVariable = EnvironmentVariables.MetricsPort;
+    public const string MemoryVariable = EnvironmentVariables.Memory;
+    public const string DeviceVariable = EnvironmentVariables.Device;
+    public const string ThreadsVariable = EnvironmentVariables.Threads;
+    public const string NodeIdVariable = EnvironmentVariables.NodeId;
+    public const string LogLevelVariable = EnvironmentVariables.LogLevel;
+    public const string TlsCertVariable = EnvironmentVariables.TlsCert;
+    public const string TlsPasswordVariable = EnvironmentVariables.TlsPassword;
 
     public static Option<string> Seeds { get; } = Env(new Option<string>("--seeds") { Description = "comma-separated Akka addresses of seed nodes, e.g. akka.tcp://copal@host:4053" }, SeedsVariable, string.Empty);
 
@@ -29,6 +33,8 @@ public static class NodeOptions
 
     public static Option<int> DataPort { get; } = Env(new Option<int>("--data-port") { Description = "activation data port (0: any free port)" }, DataPortVariable, 0);
 
+    public static Option<int> MetricsPort { get; } = Env(new Option<int>("--metrics-port") { Description = "HTTP port for /metrics, /healthz and /readyz (0: off)" }, MetricsPortVariable, 0);
+
     public static Option<string> Memory { get; } = Env(new Option<string>("--memory") { Description = "memory this node may use, e.g. 80GiB" }, MemoryVariable, "16GiB");
 
     public static Option<string> Device { get; } = Env(new Option<string>("--device") { Description = "cpu or cuda:N" }, DeviceVariable, "cpu");
@@ -38,6 +44,12 @@ public static class NodeOptions
     public static Option<string?> NodeId { get; } = Env(new Option<string?>("--node-id") { Description = "stable name of this node (default: host:port)" }, NodeIdVariable, null);
 
     public static Option<string> LogLevel { get; } = Env(new Option<string>("--log-level") { Description = "Verbose, Debug, Information, Warning, Error" }, LogLevelVariable, "Information");
+
+    public static Option<string?> TlsCert { get; } = Env(new Option<string?>("--tls-cert") { Description = "PKCS#12 (PFX) certificate: enables mutual TLS on remoting" }, TlsCertVariable, null);
+
+    public static Option<string?> TlsPassword { get; } = Env(new Option<string?>("--tls-password") { Description = "password of --tls-cert" }, TlsPasswordVariable, null);
+
+    public static IEnumerable<Option> All => [Seeds, Host, PublicHost, Port, DataPort, MetricsPort, Memory, Device, Threads, NodeId, LogLevel, TlsCert, TlsPassword];
 
     private static Option<T> Env<T>(Option<T> option, string variable, T fallback)
     {

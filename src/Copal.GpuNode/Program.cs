@@ -4,28 +4,27 @@ using Akka.Cluster;
 using Copal;
 using Copal.Cluster;
 using Copal.GpuNode;
+using Copal.Observability;
 using Copal.Planning;
 using Copal.Transport;
 using Serilog;
-using Serilog.Formatting.Compact;
 
-var root = new RootCommand("copal-node: a GPU node of a Copal cluster; serves a contiguous range of decoder layers")
+var root = new RootCommand("copal-node: a GPU node of a Copal cluster; serves a contiguous range of decoder layers");
+foreach (var option in NodeOptions.All)
 {
-    NodeOptions.Seeds, NodeOptions.Host, NodeOptions.PublicHost, NodeOptions.Port, NodeOptions.DataPort,
-    NodeOptions.Memory, NodeOptions.Device, NodeOptions.Threads, NodeOptions.NodeId, NodeOptions.LogLevel,
-};
+    root.Options.Add(option);
+}
+
 root.SetAction((result, token) => NodeHost.RunAsync(result, token));
 
-var levelText = root.Parse(args).GetValue(NodeOptions.LogLevel);
-var level = Enum.TryParse<Serilog.Events.LogEventLevel>(levelText, ignoreCase: true, out var parsedLevel) ? parsedLevel : Serilog.Events.LogEventLevel.Information;
-Log.Logger = new LoggerConfiguration()
-    .MinimumLevel.Is(level)
-    .Enrich.FromLogContext()
-    .WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose)
-    .CreateLogger();
 try
 {
     var parsed = root.Parse(args);
+    var levelText = parsed.GetValue(NodeOptions.LogLevel);
+    var level = Enum.TryParse<Serilog.Events.LogEventLevel>(levelText, ignoreCase: true, out var parsedLevel) ? parsedLevel : Serilog.Events.LogEventLevel.Information;
+
+    // Containers read stdout: JSON lines there unless on a terminal (see LogSetup).
+    Log.Logger = LogSetup.Console(level, toStdout: true).CreateLogger();
     if (parsed.Errors.Count > 0)
     {
         Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
@@ -47,6 +46,8 @@ finally
 /// <summary>Starts the node: data listener, cluster membership, node actor; runs until stopped.</summary>
 internal static class NodeHost
 {
+    private static volatile bool ready;
+
     public static async Task<int> RunAsync(ParseResult result, CancellationToken token)
     {
         var seeds = result.GetValue(NodeOptions.Seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -66,11 +67,22 @@ internal static class NodeHost
         var host = result.GetValue(NodeOptions.Host)!;
         var publicHost = result.GetValue(NodeOptions.PublicHost) ?? host;
 
+        var tls = result.GetValue(NodeOptions.TlsCert) is { Length: > 0 } cert ? new ClusterTls(cert, result.GetValue(NodeOptions.TlsPassword)) : null;
+        var config = ClusterConfig.Build(new ClusterEndpoint(host, result.GetValue(NodeOptions.Port), result.GetValue(NodeOptions.PublicHost), seeds, Roles.GpuNode, tls));
+        LogFields.Node = result.GetValue(NodeOptions.NodeId);
+
+        // Up first: the liveness probe must answer while the node loads and joins.
+        using var health = HealthServer.Start(result.GetValue(NodeOptions.MetricsPort), () => ready);
         await using var listener = new ActivationListener(host, result.GetValue(NodeOptions.DataPort), window: 4);
-        var config = ClusterConfig.Build(new ClusterEndpoint(host, result.GetValue(NodeOptions.Port), result.GetValue(NodeOptions.PublicHost), seeds, Roles.GpuNode));
         using var system = ActorSystem.Create(Roles.SystemName, config);
-        var self = Cluster.Get(system).SelfAddress;
+        var cluster = Cluster.Get(system);
+        var self = cluster.SelfAddress;
         var nodeId = result.GetValue(NodeOptions.NodeId) ?? $"{self.Host}:{self.Port}";
+        LogFields.Node = nodeId;
+        cluster.RegisterOnMemberUp(() => ready = true);
+        cluster.RegisterOnMemberRemoved(() => ready = false);
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+            CopalMetrics.ClusterMembers.Set(cluster.State.Members.Count(m => m.Status == MemberStatus.Up)));
         var registration = new RegisterNode(nodeId, publicHost, listener.Port, memory, device);
         system.ActorOf(NodeActor.Props(registration, listener), Roles.NodeActorName);
         Log.Information("Node {Node} up: cluster {Address}, data port {DataPort}, memory {Memory}, device {Device}", nodeId, self, listener.Port, ByteSize.Format(memory), device);

@@ -89,6 +89,7 @@ public sealed class ShardWorker : IAsyncDisposable
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 await HandleAsync(frame);
                 busy += System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                NodeMetrics.FrameDone(frame, started);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -136,6 +137,7 @@ public sealed class ShardWorker : IAsyncDisposable
     private async Task SendOnAsync(ActivationFrame frame)
     {
         bytesForwarded += frame.PayloadBytes();
+        Observability.CopalMetrics.BytesStreamed.WithLabels("out").Inc(frame.PayloadBytes());
         await next!.SendAsync(frame, stop.Token);
     }
 
@@ -146,6 +148,7 @@ public sealed class ShardWorker : IAsyncDisposable
         {
             case PipelineCommand.BeginStage:
                 engine.BeginStage(command.Assignment!);
+                NodeMetrics.StageBegun(frame.Stage);
                 sinceStage.Restart();
                 busy = TimeSpan.Zero;
                 bytesForwarded = 0;

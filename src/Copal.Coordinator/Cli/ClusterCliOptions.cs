@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Copal.Cluster;
 using Copal.Coordinator.Cluster;
 
 namespace Copal.Coordinator.Cli;
@@ -8,13 +9,17 @@ public sealed class ClusterCliOptions
 {
     public Option<int> Nodes { get; } = new("--nodes") { Description = "start N copal-node processes on 127.0.0.1 and run on them (0: in this process)", DefaultValueFactory = _ => 0 };
 
-    public Option<string?> Seeds { get; } = new("--seeds") { Description = "join an existing cluster through these seed addresses (akka.tcp://copal@host:port,...)" };
+    public Option<string?> Seeds { get; } = new("--seeds") { Description = $"join an existing cluster through these seed addresses (akka.tcp://copal@host:port,...) [env {EnvironmentVariables.Seeds}]", DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.Seeds) };
 
-    public Option<int> MinNodes { get; } = new("--min-nodes") { Description = "with --seeds: nodes to wait for", DefaultValueFactory = _ => 1 };
+    public Option<int> MinNodes { get; } = new("--min-nodes") { Description = $"with --seeds: nodes to wait for [env {EnvironmentVariables.MinNodes}]", DefaultValueFactory = _ => EnvInt(EnvironmentVariables.MinNodes, 1) };
 
-    public Option<string> Host { get; } = new("--host") { Description = "address this coordinator binds for the cluster", DefaultValueFactory = _ => "127.0.0.1" };
+    public Option<string> Host { get; } = new("--host") { Description = $"address this coordinator binds for the cluster [env {EnvironmentVariables.Host}]", DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.Host) ?? "127.0.0.1" };
 
-    public Option<int> Port { get; } = new("--port") { Description = "remoting port of this coordinator (0: any free port)", DefaultValueFactory = _ => 0 };
+    public Option<string?> PublicHost { get; } = new("--public-host") { Description = $"address other members use to reach this coordinator (default: --host) [env {EnvironmentVariables.PublicHostname}]", DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.PublicHostname) };
+
+    public Option<int> Port { get; } = new("--port") { Description = $"remoting port of this coordinator (0: any free port) [env {EnvironmentVariables.Port}]", DefaultValueFactory = _ => EnvInt(EnvironmentVariables.Port, 0) };
+
+    public Option<int> MetricsPort { get; } = new("--metrics-port") { Description = $"HTTP port for /metrics, /healthz and /readyz (0: off) [env {EnvironmentVariables.MetricsPort}]", DefaultValueFactory = _ => EnvInt(EnvironmentVariables.MetricsPort, 0) };
 
     public Option<string> NodeMemory { get; } = new("--node-memory") { Description = "memory each local node announces", DefaultValueFactory = _ => "4GiB" };
 
@@ -22,7 +27,9 @@ public sealed class ClusterCliOptions
 
     public Option<int> InFlight { get; } = new("--in-flight") { Description = "micro-batches in the pipeline at once", DefaultValueFactory = _ => 4 };
 
-    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, Port, NodeMemory, NodeTimeout, InFlight];
+    public Option<double> ReplaceTimeout { get; } = new("--replace-timeout") { Description = "seconds to wait for a replacement of a lost node before re-planning over the nodes left", DefaultValueFactory = _ => 30 };
+
+    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, PublicHost, Port, MetricsPort, NodeMemory, NodeTimeout, InFlight, ReplaceTimeout];
 
     /// <summary>Null for an in-process run.</summary>
     public ClusterOptions? Parse(ParseResult result, int? threads)
@@ -60,6 +67,13 @@ public sealed class ClusterCliOptions
             result.GetValue(Port),
             result.GetValue(NodeMemory)!,
             threads ?? Environment.ProcessorCount,
-            new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight));
+            new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight),
+            result.GetValue(PublicHost),
+            TimeSpan.FromSeconds(Math.Max(0, result.GetValue(ReplaceTimeout))));
     }
+
+    private static int EnvInt(string variable, int fallback) =>
+        EnvironmentVariables.Get(variable) is not { } text ? fallback
+        : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+        : throw new CopalInputException($"{variable}={text}: expected an integer");
 }

@@ -5,6 +5,7 @@ using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
+using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
 
@@ -22,7 +23,7 @@ public static class PruneCommand
         var strategy = new Option<string?>("--strategy") { Description = "copal, reset or sequential (default: copal for copal, reset for the baselines)" };
         var seqLen = CommonOptions.SeqLen();
         var evalWindows = CommonOptions.EvalWindows();
-        var output = new Option<string>("--out") { Description = "output directory for stage checkpoints and reports", DefaultValueFactory = _ => "copal-out" };
+        var output = new Option<string>("--out") { Description = "output directory for stage checkpoints and reports", DefaultValueFactory = _ => Copal.Cluster.EnvironmentVariables.Get(Copal.Cluster.EnvironmentVariables.RunDir) ?? "copal-out" };
         var force = new Option<bool>("--force") { Description = "write into an existing non-empty --out" };
         var report = CommonOptions.Report();
         var dtype = CommonOptions.DType();
@@ -45,6 +46,8 @@ public static class PruneCommand
             var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.PruneDatasets, "--datasets");
             var m = PruneOptions.ParseMethod(result.GetValue(method)!);
             var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : m == PruningMethod.Copal ? Strategy.Copal : Strategy.Reset;
+            using var health = Copal.Observability.HealthServer.Start(result.GetValue(clusterOptions.MetricsPort));
+            Copal.Observability.LogFields.RunId ??= Path.GetFileName(Path.GetFullPath(result.GetValue(output)!));
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
@@ -58,12 +61,13 @@ public static class PruneCommand
 /// <summary>One validated run: checks, output directory, progress, reports.</summary>
 public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
 {
-    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster = null)
+    /// <param name="resume">Continue the run already in <paramref name="outDir"/> from its journal.</param>
+    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster = null, bool resume = false)
     {
         ClusterSession? session = null;
         try
         {
-            return Run(datasets, outDir, force, reportPath, cluster, s => session = s);
+            return Run(datasets, outDir, force, reportPath, cluster, resume, () => session ??= new ClusterSession(cluster!));
         }
         finally
         {
@@ -71,26 +75,33 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         }
     }
 
-    private int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster, Action<ClusterSession> started)
+    private int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster, bool resume, Func<ClusterSession> session)
     {
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
-        ClusterPipeline? clusterPipeline = null;
-        ClusterSession? session = null;
+        var pipelines = new List<ClusterPipeline>();
         Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
         {
-            session = new ClusterSession(cluster);
-            started(session);
-            return clusterPipeline = session.CreatePipeline(model, settings, compute);
+            var pipeline = session().CreatePipeline(model, settings, compute);
+            pipelines.Add(pipeline);
+            return pipeline;
         };
         using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
         pruner.Preflight(datasets);
-        OutputDirectory.Prepare(outDir, force);
+        if (!resume)
+        {
+            OutputDirectory.Prepare(outDir, force);
+            File.Delete(Path.Combine(outDir, RunJournal.FileName));
+            new RunSpec(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute).Save(outDir);
+        }
+
         reportPath ??= Path.Combine(outDir, "report.json");
         Cli.ReportWriter.CheckWritable(reportPath);
 
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
-        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress));
-        var markdown = WriteReports(reportPath, datasets, run, clusterPipeline is null ? null : PruneReport.ClusterActivity(clusterPipeline, session!.UnreachableEvents));
+        var journal = RunJournal.Open(outDir);
+        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress, journal: journal));
+        var activity = pipelines.Count == 0 ? null : PruneReport.ClusterActivity(pipelines, session().UnreachableEvents);
+        var markdown = WriteReports(reportPath, datasets, run, activity);
         Console.Write(markdown);
         Log.Information("Report written to {Report}", reportPath);
         return 0;

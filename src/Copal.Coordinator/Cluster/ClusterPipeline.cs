@@ -90,7 +90,14 @@ public sealed class ClusterPipeline : IPruningPipeline
         }
 
         var head0 = shards[0].Node.Registration;
-        first = Blocking.Wait(() => ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout));
+        try
+        {
+            first = Blocking.Wait(() => ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout));
+        }
+        catch (TimeoutException e)
+        {
+            throw new ClusterRunException($"cannot reach the data port of {shards[0].Node.NodeId}: {e.Message}");
+        }
         Log.Information("Pipeline ready: {Shards}", string.Join(", ", shards.Select(s => $"{s.Node.NodeId}: layers {s.Shard.FirstLayer}-{s.Shard.LastLayer}")));
     }
 
@@ -194,7 +201,14 @@ public sealed class ClusterPipeline : IPruningPipeline
         using (frame)
         {
             BytesSent += frame.PayloadBytes();
-            Blocking.Wait(() => first!.SendAsync(frame));
+            try
+            {
+                Blocking.Wait(() => first!.SendAsync(frame));
+            }
+            catch (IOException e)
+            {
+                throw new ClusterRunException($"the data path to {shards[0].Node.NodeId} broke: {e.Message}");
+            }
         }
     }
 
@@ -243,4 +257,4 @@ public sealed class ClusterPipeline : IPruningPipeline
 }
 
 /// <summary>A cluster run cannot go on (a node failed, was lost, or did not answer in time).</summary>
-public sealed class ClusterRunException(string message) : Exception(message);
+public sealed class ClusterRunException(string message) : PipelineFailedException(message);

@@ -12,7 +12,9 @@ namespace Copal.Coordinator.Cluster;
 /// <summary>How this coordinator process takes part in a cluster.</summary>
 /// <param name="LocalNodes">Node processes to start on 127.0.0.1 (local mode), 0 in cluster mode.</param>
 /// <param name="Seeds">Seed addresses to join (cluster mode); empty: this process is the seed.</param>
-public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int Threads, ClusterLimits Limits);
+/// <param name="PublicHost">Address other members use to reach this process (default: Host).</param>
+/// <param name="ReplaceTimeout">After a node is lost: how long to wait for a replacement before planning over the nodes left (default 30 s).</param>
+public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int Threads, ClusterLimits Limits, string? PublicHost = null, TimeSpan? ReplaceTimeout = null);
 
 /// <summary>
 /// This process as the cluster's coordinator member: its ActorSystem, the coordinator singleton
@@ -30,7 +32,7 @@ public sealed class ClusterSession : IDisposable
     public ClusterSession(ClusterOptions options)
     {
         this.options = options;
-        var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, null, options.Seeds, Roles.Coordinator));
+        var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator));
         system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (options.Seeds.Count == 0)
@@ -68,9 +70,12 @@ public sealed class ClusterSession : IDisposable
     public ClusterPipeline CreatePipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute)
     {
         var count = Math.Max(options.MinNodes, options.LocalNodes);
+        var first = epochs == 0;
+        var wait = first ? options.Limits.NodeTimeout : options.ReplaceTimeout ?? TimeSpan.FromSeconds(30);
         Log.Information("Waiting for {Count} nodes", count);
-        var nodes = Blocking.Wait(() => coordinator.Ask<NodesAvailable>(new WaitForNodes(count, options.Limits.NodeTimeout), options.Limits.NodeTimeout + TimeSpan.FromSeconds(5))).Nodes;
-        var request = new PlanRequest
+        var request = first ? new WaitForNodes(count, wait) : new WaitForNodes(count, wait, Minimum: 1);
+        var nodes = Blocking.Wait(() => coordinator.Ask<NodesAvailable>(request, wait + TimeSpan.FromSeconds(5))).Nodes;
+        var planRequest = new PlanRequest
         {
             Config = model.Config,
             ModelName = Path.GetFileName(Path.GetFullPath(model.Directory)),
@@ -83,7 +88,7 @@ public sealed class ClusterSession : IDisposable
             InFlight = options.Limits.InFlight,
             ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
         };
-        var plan = LayerPlanner.Plan(request, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
+        var plan = LayerPlanner.Plan(planRequest, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
         return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, epoch: Interlocked.Increment(ref epochs));
     }
 

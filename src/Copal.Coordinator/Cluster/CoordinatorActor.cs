@@ -4,8 +4,12 @@ using Serilog;
 
 namespace Copal.Coordinator.Cluster;
 
-/// <summary>Asks the coordinator for at least <paramref name="Count"/> nodes, waiting up to <paramref name="Timeout"/>.</summary>
-public sealed record WaitForNodes(int Count, TimeSpan Timeout);
+/// <summary>
+/// Asks the coordinator for <paramref name="Count"/> nodes, waiting up to <paramref name="Timeout"/>;
+/// then, if at least <paramref name="Minimum"/> are there, it answers with those (a re-plan over
+/// the nodes that are left), else it fails.
+/// </summary>
+public sealed record WaitForNodes(int Count, TimeSpan Timeout, int Minimum = int.MaxValue);
 
 public sealed record NodesAvailable(IReadOnlyList<RegisteredNode> Nodes);
 
@@ -42,7 +46,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             foreach (var w in waiting.Where(w => w.Id == expired.Id).ToList())
             {
                 waiting.Remove(w);
-                w.ReplyTo.Tell(new Status.Failure(new ClusterRunException($"only {nodes.Count} of {w.Request.Count} nodes joined within {w.Request.Timeout}")));
+                if (nodes.Count >= Math.Max(1, w.Request.Minimum))
+                {
+                    Log.Warning("Only {Count} of {Wanted} nodes after {Timeout}: planning over those", nodes.Count, w.Request.Count, w.Request.Timeout);
+                    w.ReplyTo.Tell(Available(nodes.Count));
+                }
+                else
+                {
+                    w.ReplyTo.Tell(new Status.Failure(new ClusterRunException($"only {nodes.Count} of {w.Request.Count} nodes joined within {w.Request.Timeout}")));
+                }
             }
         });
     }
@@ -69,10 +81,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             waiting.Remove(w);
             Timers.Cancel(w.Id);
 
-            // Ordered by name, so the same cluster gives the same plan.
-            w.ReplyTo.Tell(new NodesAvailable(nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal).Take(w.Request.Count).ToList()));
+            w.ReplyTo.Tell(Available(w.Request.Count));
         }
     }
+
+    // Ordered by name, so the same cluster gives the same plan.
+    private NodesAvailable Available(int count) =>
+        new(nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal).Take(count).ToList());
 
     private sealed record WaitExpired(int Id);
 }

@@ -51,21 +51,27 @@ public static class PruneReport
     }
 
     /// <summary>What crossed the data path and how busy each node was, per stage.</summary>
-    public static JsonObject ClusterActivity(Cluster.ClusterPipeline pipeline, int unreachableEvents) => new()
+    public static JsonObject ClusterActivity(IReadOnlyList<Cluster.ClusterPipeline> pipelines, int unreachableEvents)
     {
-        ["nodes"] = pipeline.NodeActivity.Select(a => a.NodeId).Distinct().Count(),
-        ["unreachable_events"] = unreachableEvents,
-        ["bytes_sent_by_coordinator"] = pipeline.BytesSent,
-        ["bytes_streamed"] = pipeline.BytesSent + pipeline.NodeActivity.Sum(a => a.BytesForwarded),
-        ["node_activity"] = new JsonArray(pipeline.NodeActivity.Select(a => (JsonNode?)new JsonObject
+        var activity = pipelines.SelectMany(p => p.NodeActivity).ToList();
+        var sent = pipelines.Sum(p => p.BytesSent);
+        return new JsonObject
         {
-            ["node"] = a.NodeId,
-            ["stage"] = a.Stage,
-            ["busy_seconds"] = a.BusySeconds,
-            ["idle_seconds"] = a.IdleSeconds,
-            ["bytes_forwarded"] = a.BytesForwarded,
-        }).ToArray()),
-    };
+            ["nodes"] = activity.Select(a => a.NodeId).Distinct().Count(),
+            ["pipelines"] = pipelines.Count,
+            ["unreachable_events"] = unreachableEvents,
+            ["bytes_sent_by_coordinator"] = sent,
+            ["bytes_streamed"] = sent + activity.Sum(a => a.BytesForwarded),
+            ["node_activity"] = new JsonArray(activity.Select(a => (JsonNode?)new JsonObject
+            {
+                ["node"] = a.NodeId,
+                ["stage"] = a.Stage,
+                ["busy_seconds"] = a.BusySeconds,
+                ["idle_seconds"] = a.IdleSeconds,
+                ["bytes_forwarded"] = a.BytesForwarded,
+            }).ToArray()),
+        };
+    }
 
     public static string MethodName(PruningMethod m) => m == PruningMethod.SparseGpt ? "sparsegpt" : m.ToString().ToLowerInvariant();
 

@@ -4,6 +4,7 @@ using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pipeline;
 using Copal.Pruning.Metrics;
+using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
 using static TorchSharp.torch;
@@ -68,25 +69,109 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
     /// these datasets already measured with the same length, windows and compute options (in any
     /// order), so it is not evaluated again.
     /// </summary>
-    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null)
+    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
     {
         var dense = knownDense is null
-            ? Evaluate(null, datasets, progress)
+            ? journal?.Last(JournalEntry.DenseEvaluated, 0)?.Perplexity?.ToList() ?? Evaluate(null, datasets, progress)
             : datasets.Select(d => knownDense.Single(r => r.Dataset == d)).ToList();
+        journal?.Append(new JournalEntry(JournalEntry.DenseEvaluated, 0, Perplexity: dense));
         Log.Information("Dense perplexity: {Perplexity}", dense.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
 
         var stages = new List<StageResult>();
+        var resuming = journal != null;
         foreach (var (dataset, index) in datasets.Select((d, i) => (d, i + 1)))
         {
-            var stage = RunStage(index, dataset, stages.LastOrDefault(), outDir, progress);
-            var clock = Stopwatch.StartNew();
-            stage = stage with { Perplexity = Evaluate(stage.Checkpoint, datasets, progress), EvalSeconds = clock.Elapsed.TotalSeconds };
+            var directory = Path.Combine(outDir, StageCheckpoint.DirectoryName(index, dataset));
+            StageResult? stage = null;
+            if (resuming)
+            {
+                // Only an unbroken chain of verified commits is reused: each stage builds on the last.
+                stage = Resumed(journal!, index, dataset, directory);
+                resuming = stage != null;
+            }
+
+            if (stage is null)
+            {
+                journal?.Append(new JournalEntry(JournalEntry.StageStarted, index, dataset));
+                stage = WithRetries(() => RunStage(index, dataset, stages.LastOrDefault(), outDir, progress), $"stage {index} ({dataset})");
+                journal?.Append(new JournalEntry(JournalEntry.StageCommitted, index, dataset, Files: CommittedFiles(stage), Seconds: stage.Seconds));
+            }
+
+            if (stage.Perplexity.Count == 0)
+            {
+                var clock = Stopwatch.StartNew();
+                var checkpoint = stage.Checkpoint;
+                stage = stage with { Perplexity = WithRetries(() => Evaluate(checkpoint, datasets, progress), $"evaluation of stage {index}"), EvalSeconds = clock.Elapsed.TotalSeconds };
+                journal?.Append(new JournalEntry(JournalEntry.StageEvaluated, index, dataset, Perplexity: stage.Perplexity, Seconds: stage.EvalSeconds));
+            }
+
             Log.Information("Stage {Stage} ({Dataset}) done in {Seconds:F1}s: perplexity {Perplexity}", index, dataset, stage.Seconds, stage.Perplexity.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
             stages.Add(stage);
             stageDone?.Invoke(stage);
         }
 
+        journal?.Append(new JournalEntry(JournalEntry.RunCompleted, datasets.Count));
         return new PruneRunResult(dense, stages);
+    }
+
+    /// <summary>Attempts one pipeline may make before the run gives up.</summary>
+    public int MaxAttempts { get; init; } = 4;
+
+    /// <summary>
+    /// Runs work on the pipeline; when the pipeline loses a part, it is rebuilt (the factory
+    /// waits for nodes and plans again) and the work starts over from the last committed state.
+    /// </summary>
+    private T WithRetries<T>(Func<T> work, string what)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return work();
+            }
+            catch (PipelineFailedException e) when (attempt < MaxAttempts)
+            {
+                Log.Warning("{What} failed on attempt {Attempt}: {Reason}; restarting it on a new pipeline", what, attempt, e.Message);
+                pipelineInstance?.Dispose();
+                pipelineInstance = null;
+            }
+        }
+    }
+
+    private StageResult? Resumed(RunJournal journal, int index, string dataset, string directory)
+    {
+        var commit = journal.VerifiedCommit(index, dataset, directory, out var problem);
+        if (commit is null)
+        {
+            if (problem != null)
+            {
+                Log.Warning("Stage {Stage}: {Problem}; recomputing it and every later stage", index, problem);
+            }
+
+            return null;
+        }
+
+        Log.Information("Stage {Stage} ({Dataset}) is committed and verified; reusing it", index, dataset);
+        var evaluated = journal.Last(JournalEntry.StageEvaluated, index)?.Perplexity ?? [];
+        var manifest = StageCheckpoint.ReadManifest(directory);
+        return new StageResult(index, dataset, directory, commit.Seconds, 0, evaluated, manifest.Sparsity(), manifest.Shards, manifest.Importance);
+    }
+
+    private static Dictionary<string, string> CommittedFiles(StageResult stage)
+    {
+        var files = stage.Shards.Concat(stage.Importance).ToDictionary(f => f.FileName, f => f.Sha256);
+
+        // Committed only when every file on disk is durable and what its writer reported.
+        foreach (var (file, sha) in files)
+        {
+            var actual = RunJournal.Sha256(Path.Combine(stage.Checkpoint, file));
+            if (actual != sha)
+            {
+                throw new IOException($"{Path.Combine(stage.Checkpoint, file)} has sha256 {actual}, its writer reported {sha}");
+            }
+        }
+
+        return files;
     }
 
     public void Dispose() => pipelineInstance?.Dispose();
@@ -116,23 +201,9 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         var reports = Pipeline.FinishStage(progress);
         var shards = reports.Select(r => r.Weights).Append(StageCheckpoint.WriteHead(build, model)).ToList();
         var importance = reports.Where(r => r.Importance != null).Select(r => r.Importance!).ToList();
-        var sparsity = new SparsityReport();
-        foreach (var report in reports.OrderBy(r => r.FirstLayer))
-        {
-            sparsity.Add(report.Sparsity);
-        }
-
-        var manifest = new
-        {
-            stage,
-            dataset,
-            method = metric.Name,
-            strategy = settings.Strategy.ToString().ToLowerInvariant(),
-            shards = shards.Select(s => new { file = s.FileName, sha256 = s.Sha256 }),
-            importance = importance.Select(s => new { file = s.FileName, sha256 = s.Sha256 }),
-        };
+        var manifest = new StageManifest(stage, dataset, metric.Name, settings.Strategy.ToString().ToLowerInvariant(), shards, importance, reports);
         StageCheckpoint.Complete(build, finalDirectory, model, shards, manifest);
-        return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], sparsity, shards, importance);
+        return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], manifest.Sparsity(), shards, importance);
     }
 
     /// <summary>Embeds the calibration samples micro-batch by micro-batch (reading only their embedding rows) and feeds them to the pipeline.</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Copal.Model;
 
 namespace Copal.Pruning;
@@ -49,7 +48,10 @@ public static class StageCheckpoint
     }
 
     /// <summary>Writes the index, copies config and tokenizer files, and renames the directory into place.</summary>
-    public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, object manifest)
+    public static StageManifest ReadManifest(string directory) =>
+        Cluster.WireJson.Deserialize<StageManifest>(File.ReadAllText(Path.Combine(directory, ManifestFile)));
+
+    public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, StageManifest manifest)
     {
         ShardIndex.Write(buildDirectory, shards.SelectMany(s => s.Tensors.Select(t => (t, s.FileName))), shards.Sum(s => s.Bytes));
         foreach (var file in Directory.GetFiles(source.Directory))
@@ -61,12 +63,27 @@ public static class StageCheckpoint
             }
         }
 
-        AtomicFile.WriteAllText(Path.Combine(buildDirectory, ManifestFile), JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(buildDirectory, ManifestFile), Cluster.WireJson.Serialize(manifest));
         if (Directory.Exists(finalDirectory))
         {
             Directory.Delete(finalDirectory, recursive: true);
         }
 
         Directory.Move(buildDirectory, finalDirectory);
+    }
+}
+
+/// <summary>What a stage directory holds: its files with digests and the layer range each shard covers.</summary>
+public sealed record StageManifest(int Stage, string Dataset, string Method, string Strategy, IReadOnlyList<ShardFile> Shards, IReadOnlyList<ShardFile> Importance, IReadOnlyList<Pipeline.ShardReport> Reports)
+{
+    public SparsityReport Sparsity()
+    {
+        var sparsity = new SparsityReport();
+        foreach (var report in Reports.OrderBy(r => r.FirstLayer))
+        {
+            sparsity.Add(report.Sparsity);
+        }
+
+        return sparsity;
     }
 }

@@ -40,6 +40,8 @@ public sealed class StageRunner(LlamaModel model, PruningSettings settings, IImp
 
     private Tensor RunLayer(StageIo io, Tensor hidden, int layer, RotaryEmbedding rope)
     {
+        // Whatever the layer leaves behind is freed here, not when the GC gets to it.
+        using var scope = NewDisposeScope();
         using var dense = model.LoadLayer(layer, compute.DType);
         using var previous = io.ScoredWeights is null ? null : DecoderLayerWeights.Load(io.ScoredWeights, layer, compute.DType);
         var scored = previous ?? dense;
@@ -66,6 +68,6 @@ public sealed class StageRunner(LlamaModel model, PruningSettings settings, IImp
         }
 
         // Metrics without calibration never need activations: the same tensor passes on untouched.
-        return output ?? hidden;
+        return output?.MoveToOuterDisposeScope() ?? hidden;
     }
 }

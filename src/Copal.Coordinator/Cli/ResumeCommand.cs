@@ -1,0 +1,35 @@
+using System.CommandLine;
+using Copal.Data;
+using Copal.Model;
+using Copal.Runs;
+using Serilog;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>`copal resume RUN_DIR`: finishes a run from its last committed stage.</summary>
+public static class ResumeCommand
+{
+    public static Command Create()
+    {
+        var runDir = new Argument<string>("RUN_DIR") { Description = "the --out directory of the run" };
+        var report = CommonOptions.Report();
+        var clusterOptions = new ClusterCliOptions();
+        var command = new Command("resume", "Continue a run from its journal: committed, verified stages are kept, the rest recomputed") { runDir, report };
+        foreach (var o in clusterOptions.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(result =>
+        {
+            var directory = result.GetValue(runDir)!;
+            var spec = RunSpec.Load(directory);
+            TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+            using var model = LlamaModel.Open(spec.ModelDirectory);
+            Log.Information("Resuming {Run}", directory);
+            var job = new PruneJob(model, new DataDirectory(spec.DataDirectory), spec.Settings, spec.Compute);
+            return job.Run(spec.Datasets, directory, force: true, result.GetValue(report), clusterOptions.Parse(result, null), resume: true);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,20 @@
+namespace Copal.Runs;
+
+/// <summary>One line of the run journal.</summary>
+/// <param name="Files">For a commit: file name to sha256 of every shard and accumulator file of the stage.</param>
+/// <param name="Perplexity">For an evaluation: dataset to perplexity, in run order.</param>
+public sealed record JournalEntry(
+    string Event,
+    int Stage,
+    string? Dataset = null,
+    IReadOnlyDictionary<string, string>? Files = null,
+    IReadOnlyList<Evaluation.PerplexityResult>? Perplexity = null,
+    double Seconds = 0,
+    DateTime? Time = null)
+{
+    public const string DenseEvaluated = "dense-evaluated";
+    public const string StageStarted = "stage-started";
+    public const string StageCommitted = "stage-committed";
+    public const string StageEvaluated = "stage-evaluated";
+    public const string RunCompleted = "run-completed";
+}

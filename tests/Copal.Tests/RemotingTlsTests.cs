@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Akka.Actor;
+using Akka.Cluster;
+using Copal.Cluster;
+using Xunit;
+
+namespace Copal.Tests;
+
+/// <summary>
+/// Mutual TLS on Akka remoting (COPAL_TLS_CERT): a member with the cluster's certificate joins
+/// over loopback; one with another certificate, or none, does not.
+/// </summary>
+[Collection("tls-trust-store")]
+public class RemotingTlsTests
+{
+    private const string Password = "copal-test";
+
+    [Fact]
+    public async Task OnlyAMemberWithTheClusterCertificateJoins()
+    {
+        using var dir = new TempDir();
+        using var good = SelfSigned("CN=copal-cluster");
+        using var other = SelfSigned("CN=someone-else");
+        var goodPath = dir.File("cluster.pfx");
+        var otherPath = dir.File("other.pfx");
+        File.WriteAllBytes(goodPath, good.Export(X509ContentType.Pkcs12, Password));
+        File.WriteAllBytes(otherPath, other.Export(X509ContentType.Pkcs12, Password));
+
+        // Validation is not suppressed: the cluster's (self-signed) certificate must be trusted.
+        using var store = new X509Store(StoreName.Root, StoreLocation.CurrentUser);
+        store.Open(OpenFlags.ReadWrite);
+        using var publicOnly = X509CertificateLoader.LoadCertificate(good.Export(X509ContentType.Cert));
+        store.Add(publicOnly);
+        try
+        {
+            var port = FreePort();
+            var seed = $"akka.tcp://{Roles.SystemName}@127.0.0.1:{port}";
+            using var first = Start(port, seed, new ClusterTls(goodPath, Password));
+            Assert.True(await UpAsync(first, 1, TimeSpan.FromSeconds(20)), "the seed did not come up");
+
+            using (var joiner = Start(0, seed, new ClusterTls(goodPath, Password)))
+            {
+                Assert.True(await UpAsync(first, 2, TimeSpan.FromSeconds(30)), "a member with the right certificate did not join");
+                await Cluster.Get(joiner).LeaveAsync();
+            }
+
+            await WaitAsync(() => Cluster.Get(first).State.Members.Count == 1, TimeSpan.FromSeconds(30));
+            using (var wrong = Start(0, seed, new ClusterTls(otherPath, Password)))
+            {
+                Assert.False(await UpAsync(first, 2, TimeSpan.FromSeconds(12)), "a member with a foreign certificate joined");
+            }
+
+            using (var plain = Start(0, seed, tls: null))
+            {
+                Assert.False(await UpAsync(first, 2, TimeSpan.FromSeconds(8)), "a member without TLS joined");
+            }
+        }
+        finally
+        {
+            store.Remove(publicOnly);
+        }
+    }
+
+    [Fact]
+    public void TheConfigurationAsksForValidatedMutualTls()
+    {
+        using var dir = new TempDir();
+        using var cert = SelfSigned("CN=copal-cluster");
+        var path = dir.File("c.pfx");
+        File.WriteAllBytes(path, cert.Export(X509ContentType.Pkcs12, Password));
+        var config = ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", 0, null, [], Roles.GpuNode, new ClusterTls(path, Password)));
+        Assert.True(config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        Assert.False(config.GetBoolean("akka.remote.dot-netty.tcp.ssl.suppress-validation"));
+        Assert.True(config.GetBoolean("akka.remote.dot-netty.tcp.ssl.require-mutual-authentication"));
+        Assert.Equal(path, config.GetString("akka.remote.dot-netty.tcp.ssl.certificate.path"));
+        Assert.Equal(Password, config.GetString("akka.remote.dot-netty.tcp.ssl.certificate.password"));
+        Assert.Throws<CopalInputException>(() => ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", 0, null, [], Roles.GpuNode, new ClusterTls(dir.File("missing.pfx"), null))));
+
+        var plain = ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", 0, null, [], Roles.GpuNode));
+        Assert.False(plain.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        Assert.Equal(TimeSpan.FromSeconds(60), plain.GetTimeSpan("akka.cluster.shutdown-after-unsuccessful-join-seed-nodes"));
+        Assert.Equal("Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster", plain.GetString("akka.cluster.downing-provider-class"));
+    }
+
+    private static ActorSystem Start(int port, string seed, ClusterTls? tls) =>
+        ActorSystem.Create(Roles.SystemName, ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", port, null, [seed], Roles.GpuNode, tls)));
+
+    private static Task<bool> UpAsync(ActorSystem system, int members, TimeSpan timeout) =>
+        WaitAsync(() => Cluster.Get(system).State.Members.Count(m => m.Status == MemberStatus.Up) >= members, timeout);
+
+    private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(200);
+        }
+
+        return condition();
+    }
+
+    private static X509Certificate2 SelfSigned(string subject)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        san.AddDnsName("localhost");
+        request.CertificateExtensions.Add(san.Build());
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
