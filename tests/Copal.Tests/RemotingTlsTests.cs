@@ -44,10 +44,10 @@ public class RemotingTlsTests
             using (var joiner = Start(0, seed, new ClusterTls(goodPath, Password)))
             {
                 Assert.True(await UpAsync(first, 2, TimeSpan.FromSeconds(30)), "a member with the right certificate did not join");
-                await Cluster.Get(joiner).LeaveAsync();
+                await Akka.Cluster.Cluster.Get(joiner).LeaveAsync();
             }
 
-            await WaitAsync(() => Cluster.Get(first).State.Members.Count == 1, TimeSpan.FromSeconds(30));
+            await WaitAsync(() => Akka.Cluster.Cluster.Get(first).State.Members.Count == 1, TimeSpan.FromSeconds(30));
             using (var wrong = Start(0, seed, new ClusterTls(otherPath, Password)))
             {
                 Assert.False(await UpAsync(first, 2, TimeSpan.FromSeconds(12)), "a member with a foreign certificate joined");
@@ -89,7 +89,7 @@ public class RemotingTlsTests
         ActorSystem.Create(Roles.SystemName, ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", port, null, [seed], Roles.GpuNode, tls)));
 
     private static Task<bool> UpAsync(ActorSystem system, int members, TimeSpan timeout) =>
-        WaitAsync(() => Cluster.Get(system).State.Members.Count(m => m.Status == MemberStatus.Up) >= members, timeout);
+        WaitAsync(() => Akka.Cluster.Cluster.Get(system).State.Members.Count(m => m.Status == MemberStatus.Up) >= members, timeout);
 
     private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
     {

@@ -15,21 +15,7 @@ public static class BenchReport
         return new JsonObject
         {
             ["model"] = model,
-            ["settings"] = new JsonObject
-            {
-                ["sparsity"] = s.Mask.Sparsity,
-                ["pattern"] = s.Mask.Pattern?.ToString(),
-                ["samples"] = s.Samples,
-                ["seqlen"] = s.SeqLen,
-                ["sampling"] = s.Sampling.ToString().ToLowerInvariant(),
-                ["seed"] = s.SamplingSeed,
-                ["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant(),
-                ["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null,
-                ["eval_windows"] = s.EvalWindows,
-                ["dtype"] = compute.DType.ToString(),
-                ["batch_size"] = compute.BatchSize,
-                ["threads"] = threads,
-            },
+            ["settings"] = Settings(s, compute, threads),
             ["datasets"] = Strings(bench.Datasets),
             ["methods"] = Strings(bench.Combinations.Select(c => PruneReport.MethodName(c.Settings.Method)).Distinct()),
             ["strategies"] = Strings(bench.Combinations.Select(c => StrategyName(c.Settings)).Distinct()),
@@ -75,6 +61,13 @@ public static class BenchReport
         }
 
         return md.ToString();
+    }
+
+    private static JsonObject Settings(PruningSettings s, ComputeOptions compute, int threads)
+    {
+        var settings = new JsonObject { ["threads"] = threads };
+        PruneReport.AddSettings(settings, s, compute);
+        return settings;
     }
 
     public static string Markdown(BenchResult bench, string model)

@@ -11,24 +11,13 @@ public static class PruneReport
     public static JsonObject Json(string model, PruningSettings s, IReadOnlyList<string> datasets, PruneRunResult run, ComputeOptions compute)
     {
         var p = run.Matrix;
-        return new JsonObject
+        var report = new JsonObject
         {
             ["model"] = model,
             ["method"] = MethodName(s.Method),
             ["strategy"] = s.Strategy.ToString().ToLowerInvariant(),
-            ["sparsity"] = s.Mask.Sparsity,
-            ["pattern"] = s.Mask.Pattern?.ToString(),
             ["group"] = GroupName(s.Mask),
             ["propagate"] = s.Propagation.ToString().ToLowerInvariant(),
-            ["samples"] = s.Samples,
-            ["seqlen"] = s.SeqLen,
-            ["sampling"] = s.Sampling.ToString().ToLowerInvariant(),
-            ["seed"] = s.SamplingSeed,
-            ["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant(),
-            ["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null,
-            ["eval_windows"] = s.EvalWindows,
-            ["dtype"] = compute.DType.ToString(),
-            ["batch_size"] = compute.BatchSize,
             ["datasets"] = new JsonArray(datasets.Select(d => (JsonNode?)d).ToArray()),
             ["dense_perplexity"] = Cli.ReportWriter.ByDataset(run.Dense, r => r.Perplexity),
             ["perplexity"] = new JsonArray(p.Select(row => (JsonNode?)new JsonArray(row.Select(v => (JsonNode?)v).ToArray())).ToArray()),
@@ -48,6 +37,24 @@ public static class PruneReport
                 ["importance"] = new JsonArray(st.Importance.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
             }).ToArray()),
         };
+        AddSettings(report, s, compute);
+        return report;
+    }
+
+    /// <summary>The settings every report records: what decides the numbers.</summary>
+    public static void AddSettings(JsonObject target, PruningSettings s, ComputeOptions compute)
+    {
+        target["sparsity"] = s.Mask.Sparsity;
+        target["pattern"] = s.Mask.Pattern?.ToString();
+        target["samples"] = s.Samples;
+        target["seqlen"] = s.SeqLen;
+        target["sampling"] = s.Sampling.ToString().ToLowerInvariant();
+        target["seed"] = s.SamplingSeed;
+        target["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant();
+        target["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null;
+        target["eval_windows"] = s.EvalWindows;
+        target["dtype"] = compute.DType.ToString();
+        target["batch_size"] = compute.BatchSize;
     }
 
     /// <summary>What crossed the data path and how busy each node was, per stage.</summary>

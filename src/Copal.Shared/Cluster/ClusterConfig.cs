@@ -39,7 +39,10 @@ public static class ClusterConfig
 
     public static Config Build(ClusterEndpoint endpoint, TimeSpan? downAfter = null)
     {
-        var seeds = string.Join(", ", endpoint.Seeds.Select(s => Quote(s)));
+        var tls = endpoint.Tls ?? ClusterTls.FromEnvironment();
+
+        // With TLS the remoting scheme is akka.ssl.tcp; seeds may be written either way.
+        var seeds = string.Join(", ", endpoint.Seeds.Select(s => Quote(tls is null ? s : s.Replace("akka.tcp://", "akka.ssl.tcp://", StringComparison.Ordinal))));
         var stableAfter = Seconds(downAfter ?? EnvSeconds(EnvironmentVariables.DownAfter) ?? DefaultDownAfter);
         var joinTimeout = EnvironmentVariables.Get(EnvironmentVariables.JoinTimeout) is "off"
             ? "off"
@@ -53,7 +56,7 @@ public static class ClusterConfig
                 hostname = {{Quote(endpoint.Host)}}
                 port = {{endpoint.Port}}
                 {{(endpoint.PublicHost is null ? string.Empty : "public-hostname = " + Quote(endpoint.PublicHost))}}
-                {{Tls(endpoint.Tls ?? ClusterTls.FromEnvironment())}}
+                {{Tls(tls)}}
               }
               cluster {
                 roles = [{{Quote(endpoint.Role)}}]
@@ -101,7 +104,6 @@ public static class ClusterConfig
                   certificate {
                     path = {{Quote(Path.GetFullPath(tls.CertificatePath))}}
                     password = {{Quote(tls.Password ?? string.Empty)}}
-                    flags = [ "default-flag-set" ]
                   }
                 }
             """;
