@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Event;
 using Copal.Cluster;
+using Copal.Observability;
 using Copal.Transport;
 using Serilog;
 
@@ -51,6 +52,7 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
         await ReleaseAsync();
         try
         {
+            LogFields.RunId = assign.RunId;
             Log.Information("Assigned layers {First}-{Last} (epoch {Epoch}), next {Next}", assign.FirstLayer, assign.LastLayer, assign.Epoch, assign.NextHost is null ? "none (last)" : $"{assign.NextHost}:{assign.NextPort}");
             worker = new ShardWorker(registration.NodeId, assign);
             await worker.StartAsync(listener);

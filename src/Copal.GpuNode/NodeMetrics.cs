@@ -3,7 +3,10 @@ using Copal.Transport;
 
 namespace Copal.GpuNode;
 
-/// <summary>Updates the node's Prometheus series (<see cref="CopalMetrics"/>) from the shard worker's loop.</summary>
+/// <summary>
+/// Updates the node's transport series (<see cref="CopalMetrics"/>) from the shard worker's loop;
+/// the engine itself times its phases and counts tokens.
+/// </summary>
 internal static class NodeMetrics
 {
     /// <summary>A frame was handled; <paramref name="started"/> is the Stopwatch timestamp its work began.</summary>
@@ -20,30 +23,9 @@ internal static class NodeMetrics
             _ => "command",
         };
         CopalMetrics.Frames.WithLabels(kind).Inc();
-        if (frame.Kind is FrameKind.Calibration or FrameKind.Evaluation && frame.Payload is { } payload && payload.dim() >= 2)
+        if (frame.Kind == FrameKind.EndOfStream)
         {
-            var tokens = payload.shape[0] * payload.shape[1];
-            CopalMetrics.Tokens.Inc(tokens);
-            if (seconds > 0)
-            {
-                CopalMetrics.TokensPerSecond.Set(tokens / seconds);
-            }
-
-            CopalMetrics.PhaseSeconds.WithLabels(frame.Kind == FrameKind.Calibration ? "forward" : "evaluate").Inc(seconds);
+            CopalMetrics.StageFinished();
         }
-        else if (frame.Kind == FrameKind.EndOfStream)
-        {
-            // The end of a stage's input: importance and mask selection run then (and, in the wave schedule, the forward).
-            CopalMetrics.PhaseSeconds.WithLabels("mask").Inc(seconds);
-            CopalMetrics.StagesCompleted.Inc();
-            CopalMetrics.StageProgress.Set(1);
-        }
-    }
-
-    public static void StageBegun(int stage)
-    {
-        CopalMetrics.Stage.Set(stage);
-        CopalMetrics.StageProgress.Set(0);
-        LogFields.Stage = stage;
     }
 }

@@ -87,7 +87,9 @@ internal static class NodeHost
         system.ActorOf(NodeActor.Props(registration, listener), Roles.NodeActorName);
         Log.Information("Node {Node} up: cluster {Address}, data port {DataPort}, memory {Memory}, device {Device}", nodeId, self, listener.Port, ByteSize.Format(memory), device);
 
-        using var registration2 = token.Register(() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance));
+        void Stop() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        using var stopping = token.Register(Stop);
+        ParentWatch.Start(Stop, token);
         await system.WhenTerminated;
         return 0;
     }

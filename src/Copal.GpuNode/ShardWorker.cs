@@ -148,7 +148,7 @@ public sealed class ShardWorker : IAsyncDisposable
         {
             case PipelineCommand.BeginStage:
                 engine.BeginStage(command.Assignment!);
-                NodeMetrics.StageBegun(frame.Stage);
+                Observability.CopalMetrics.StageBegun(frame.Stage);
                 sinceStage.Restart();
                 busy = TimeSpan.Zero;
                 bytesForwarded = 0;

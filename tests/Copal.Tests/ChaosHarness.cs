@@ -65,6 +65,23 @@ public sealed class ChaosHarness : IDisposable
         }
     }
 
+    /// <summary>Waits until none of <paramref name="pids"/> is running; false on timeout.</summary>
+    public static bool WaitUntilGone(IReadOnlyList<int> pids, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (pids.Any(pid => Directory.Exists($"/proc/{pid}") && !IsZombie(pid)))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            Thread.Sleep(100);
+        }
+
+        return true;
+    }
+
     public int WaitForExit(TimeSpan timeout)
     {
         if (!process.WaitForExit(timeout))
@@ -86,17 +103,22 @@ public sealed class ChaosHarness : IDisposable
         process.Dispose();
     }
 
-    private static int ParentOf(int pid)
+    private static int ParentOf(int pid) => StatField(pid, 1) is { } parent ? int.Parse(parent) : -1;
+
+    /// <summary>Exited but not yet reaped by its parent.</summary>
+    private static bool IsZombie(int pid) => StatField(pid, 0) is "Z" or "X";
+
+    /// <summary>A field of /proc/PID/stat after the command name (0: state, 1: parent pid); null when the process is gone.</summary>
+    private static string? StatField(int pid, int index)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(fields[1]);
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[index];
         }
         catch (IOException)
         {
-            return -1;
+            return null;
         }
     }
 

@@ -86,7 +86,7 @@ public class ClusterProtocolTests : TestKit
         var plan = LayerPlanner.Plan(new PlanRequest { Config = model.Config, Samples = 4, SeqLen = 64, WeightDType = StorageType.F32 }, [new NodeCapacity("silent", 1L << 30)]);
         var started = DateTime.UtcNow;
         var error = Assert.Throws<ClusterRunException>(() =>
-            new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), epoch: 1));
+            new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), new PipelineRun("protocol-test", 1)));
         Assert.Contains("silent", error.Message);
         Assert.Contains("within", error.Message);
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));

@@ -8,11 +8,12 @@ namespace Copal.Tests;
 public class KernelTests
 {
     [Theory]
-    [InlineData(1, 8, 32)]
-    [InlineData(37, 19, 45)]
-    [InlineData(300, 136, 200)]
-    [InlineData(513, 130, 1030)]
-    public void The_importance_gemm_adds_abs_y_transposed_times_abs_x(int tokens, int outFeatures, int inFeatures)
+    [InlineData(1, 8, 32, AbsGemm.Implementation.Own)]
+    [InlineData(37, 19, 45, AbsGemm.Implementation.Own)]
+    [InlineData(300, 136, 200, AbsGemm.Implementation.Own)]
+    [InlineData(513, 130, 1030, AbsGemm.Implementation.Own)]
+    [InlineData(513, 130, 1030, AbsGemm.Implementation.Torch)]
+    public void The_importance_gemm_adds_abs_y_transposed_times_abs_x(int tokens, int outFeatures, int inFeatures, AbsGemm.Implementation kernel)
     {
         using var scope = NewDisposeScope();
         var generator = new TorchSharp.torch.Generator(42);
@@ -21,7 +22,7 @@ public class KernelTests
         var statistics = ys.Select(y => rand([y.shape[1], inFeatures], generator: generator)).ToArray();
         var expected = ys.Zip(statistics, (y, s) => s.addmm(y.abs().t(), x.abs())).ToArray();
 
-        AbsGemm.Accumulate(x, ys.Zip(statistics).ToList());
+        AbsGemm.Accumulate(x, ys.Zip(statistics).ToList(), kernel);
 
         for (var j = 0; j < ys.Length; j++)
         {
@@ -29,8 +30,10 @@ public class KernelTests
         }
     }
 
-    [Fact]
-    public void The_importance_gemm_gives_the_same_bits_whatever_the_threads()
+    [Theory]
+    [InlineData(AbsGemm.Implementation.Own)]
+    [InlineData(AbsGemm.Implementation.Torch)]
+    public void The_importance_gemm_gives_the_same_bits_whatever_the_threads(AbsGemm.Implementation kernel)
     {
         using var scope = NewDisposeScope();
         var generator = new TorchSharp.torch.Generator(7);
@@ -41,10 +44,10 @@ public class KernelTests
         {
             set_num_threads(1);
             var one = zeros(512, 1024);
-            AbsGemm.Accumulate(x, [(y, one)]);
+            AbsGemm.Accumulate(x, [(y, one)], kernel);
             set_num_threads(2);
             var two = zeros(512, 1024);
-            AbsGemm.Accumulate(x, [(y, two)]);
+            AbsGemm.Accumulate(x, [(y, two)], kernel);
             Assert.True(one.eq(two).all().item<bool>());
         }
         finally
@@ -62,15 +65,71 @@ public class KernelTests
         using var scope = NewDisposeScope();
         var generator = new TorchSharp.torch.Generator(3);
 
-        // Few distinct values: most rows have ties straddling the cut.
+        // Few distinct values: most rows have ties straddling the cut; then signed zeros and NaN.
         var tied = randint(0, 5, [64, 96], generator: generator).to_type(ScalarType.Float32);
         var distinct = rand([64, 96], generator: generator);
+        var odd = tied.sub(2).mul(0.0).where(tied.lt(3), tied);
+        odd[0, 5] = tensor(float.NaN);
+        odd[3, 0] = tensor(float.NaN);
+        odd[3, 1] = tensor(float.NaN);
+        foreach (var scores in new[] { tied, distinct, odd })
+        {
+            AssertSameMask(SortedRowMask(scores, sparsity), MaskPolicy.RowKeepMask(scores, sparsity), "row mask");
+            AssertSameMask(SortedRowMask(scores.reshape(1, -1), sparsity).view(scores.shape), MaskPolicy.MatrixKeepMask(scores, sparsity), "matrix mask");
+        }
+
+        // Scores the selection kernel does not take (float64) go through torch's kthvalue instead.
         foreach (var scores in new[] { tied, distinct })
         {
-            Assert.True(MaskPolicy.RowKeepMask(scores, sparsity).eq(SortedRowMask(scores, sparsity)).all().item<bool>(), "row mask");
-            Assert.True(MaskPolicy.MatrixKeepMask(scores, sparsity).eq(SortedRowMask(scores.reshape(1, -1), sparsity).view(scores.shape)).all().item<bool>(), "matrix mask");
+            var wide = scores.to_type(ScalarType.Float64);
+            AssertSameMask(SortedRowMask(wide, sparsity), MaskPolicy.RowKeepMask(wide, sparsity), "row mask, float64");
+            AssertSameMask(SortedRowMask(wide.reshape(1, -1), sparsity).view(scores.shape), MaskPolicy.MatrixKeepMask(wide, sparsity), "matrix mask, float64");
         }
     }
+
+    [Fact]
+    public void Pruning_rows_in_place_zeroes_what_the_keep_mask_zeroes()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(5);
+
+        // Rounded weights: many equal magnitudes, signs mixed, so ties and -0 results occur.
+        var weight = randn([40, 72], generator: generator).mul(4).round().div(4);
+        var scores = randint(0, 6, [40, 72], generator: generator).to_type(ScalarType.Float32);
+        var scale = rand([72], generator: generator).add(0.5);
+        foreach (var sparsity in new[] { 0.5, 0.25 })
+        {
+            var prune = (long)Math.Floor(72 * sparsity);
+            var cases = new (Tensor? Scores, Tensor? Scale, Tensor Reference)[]
+            {
+                (scores, null, scores),
+                (null, scale, weight.abs().mul(scale.unsqueeze(0))),
+                (null, null, weight.abs()),
+            };
+            foreach (var (s, c, reference) in cases)
+            {
+                var expected = weight.mul(MaskPolicy.RowKeepMask(reference, sparsity));
+                var actual = weight.clone();
+                RowSelection.PruneRows(actual, s, c, prune);
+                Assert.True(expected.bytes.SequenceEqual(actual.bytes), $"sparsity {sparsity}, scores {s is not null}, scale {c is not null}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Column_sums_of_squares_match_torch()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(11);
+        foreach (var (tokens, columns) in new[] { (5, 3), (700, 1030), (2048, 96) })
+        {
+            var x = randn([tokens, columns], generator: generator);
+            Assert.True(ColumnSquares.Of(x).allclose(x.square().sum(dim: 0), rtol: 1e-5, atol: 1e-5), $"[{tokens}, {columns}]");
+        }
+    }
+
+    private static void AssertSameMask(Tensor expected, Tensor actual, string what) =>
+        Assert.True(expected.eq(actual).all().item<bool>(), what);
 
     /// <summary>The reference: a stable ascending sort per row, the first floor(n * s) pruned.</summary>
     private static Tensor SortedRowMask(Tensor scores, double sparsity)

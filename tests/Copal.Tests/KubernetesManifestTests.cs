@@ -161,6 +161,10 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
         }
 
         var settings = ConfigMap(docs);
+
+        // A restarted coordinator pod continues its run; a finished one stays up instead of crash-looping.
+        Assert.Equal("true", settings[EnvironmentVariables.Resume]);
+        Assert.Equal("true", settings[EnvironmentVariables.Linger]);
         Assert.StartsWith("/data/", settings[EnvironmentVariables.Model]);
         Assert.StartsWith("/data/", settings[EnvironmentVariables.RunDir]);
         var pvc = OfKind(docs, "PersistentVolumeClaim").Single();
@@ -241,12 +245,23 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
             {
                 Assert.Equal("1", Str(limits, "nvidia.com/gpu"));
                 Assert.EndsWith(":cuda", Str(Container(nodes), "image"));
+
+                // TLS: every member reads its certificate from the mounted Secret.
+                foreach (var set in OfKind(docs, "StatefulSet"))
+                {
+                    var certificate = Env(set)[EnvironmentVariables.TlsCert];
+                    var podSpec = Map(Map(Map(set, "spec"), "template"), "spec");
+                    var secretVolumes = Seq(podSpec, "volumes").Cast<YamlMappingNode>().Where(v => v.Children.ContainsKey("secret")).Select(v => Str(v, "name")).ToHashSet();
+                    Assert.Contains(Seq(Container(set), "volumeMounts").Cast<YamlMappingNode>(), m => secretVolumes.Contains(Str(m, "name")) && certificate.StartsWith(Str(m, "mountPath") + "/", StringComparison.Ordinal));
+                    Assert.Contains(Seq(Container(set), "env").Cast<YamlMappingNode>(), e => Str(e, "name") == EnvironmentVariables.TlsPassword && e.Children.ContainsKey("valueFrom"));
+                }
             }
             else
             {
                 Assert.False(limits.Children.ContainsKey("nvidia.com/gpu"));
                 Assert.Equal("cpu", Env(nodes)[EnvironmentVariables.Device]);
                 Assert.EndsWith(":cpu", Str(Container(nodes), "image"));
+                Assert.False(Env(nodes).ContainsKey(EnvironmentVariables.TlsCert));
             }
         }
     }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
@@ -36,7 +35,7 @@ public class RemotingTlsTests
         store.Add(publicOnly);
         try
         {
-            var port = FreePort();
+            var port = TestPorts.Free();
             var seed = $"akka.tcp://{Roles.SystemName}@127.0.0.1:{port}";
             using var first = Start(port, seed, new ClusterTls(goodPath, Password));
             Assert.True(await UpAsync(first, 1, TimeSpan.FromSeconds(20)), "the seed did not come up");
@@ -119,12 +118,5 @@ public class RemotingTlsTests
         san.AddDnsName("localhost");
         request.CertificateExtensions.Add(san.Build());
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -8,7 +8,7 @@ namespace Copal.Tests;
 /// </summary>
 public class ResumeTests
 {
-    private static readonly string[] Run = ["prune", "--samples", "8", "--seqlen", "64", "--eval-windows", "2", "--batch-size", "2"];
+    internal static readonly string[] Run = ["prune", "--samples", "8", "--seqlen", "64", "--eval-windows", "2", "--batch-size", "2"];
 
     private static Dictionary<string, string> Digests(string outDir, string stage) =>
         ClusterEquivalenceTests.TensorDigests(Path.Combine(outDir, stage));
@@ -91,22 +91,33 @@ public class ResumeTests
         var clean = CopalCli.Run([.. Run, "--out", dir.File("clean")]);
         Assert.True(clean.ExitCode == 0, clean.Stderr);
 
-        using (var chaos = new ChaosHarness([.. Run, "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60"]))
+        // The command a coordinator pod runs: the same one again after a restart.
+        string[] command = [.. Run, "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60", "--resume-existing"];
+        using (var chaos = new ChaosHarness(command))
         {
             ChaosHarness.WaitForJournal(dir.File("chaos"), "\"stage-started\",\"Stage\":2", TimeSpan.FromMinutes(3));
             Thread.Sleep(new Random(seed).Next(0, 400));
             var nodes = chaos.NodePids();
+            Assert.Equal(3, nodes.Count);
             ChaosHarness.Kill(chaos.Pid);
 
-            // Local nodes are the dead coordinator's children; a real cluster's nodes would stay and rejoin.
-            foreach (var pid in nodes)
-            {
-                ChaosHarness.Kill(pid);
-            }
+            // The nodes it started notice that it is gone and stop by themselves.
+            Assert.True(ChaosHarness.WaitUntilGone(nodes, TimeSpan.FromSeconds(30)), "node processes outlived their coordinator");
         }
 
-        var resumed = CopalCli.Run("resume", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60");
+        var resumed = CopalCli.Run(command);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains("holds this run: resuming it", resumed.Stderr);
         AssertSameCheckpoints(dir.File("clean"), dir.File("chaos"));
+    }
+
+    [Fact]
+    public void ResumeExistingRefusesARunWithOtherSettings()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CopalCli.Run([.. Run, "--datasets", "fiction", "--out", dir.File("run")]).ExitCode);
+        var other = CopalCli.Run([.. Run, "--datasets", "fiction", "--sparsity", "0.6", "--out", dir.File("run"), "--resume-existing"]);
+        Assert.Equal(2, other.ExitCode);
+        Assert.Contains("holds a run with other settings", other.Stderr);
     }
 }

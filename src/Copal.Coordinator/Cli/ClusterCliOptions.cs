@@ -21,6 +21,8 @@ public sealed class ClusterCliOptions
 
     public Option<int> MetricsPort { get; } = new("--metrics-port") { Description = $"HTTP port for /metrics, /healthz and /readyz (0: off) [env {EnvironmentVariables.MetricsPort}]", DefaultValueFactory = _ => EnvInt(EnvironmentVariables.MetricsPort, 0) };
 
+    public Option<int?> NodeThreads { get; } = new("--node-threads") { Description = "torch threads of each local node (default: this machine's cores shared among the nodes, at least 1)" };
+
     public Option<string> NodeMemory { get; } = new("--node-memory") { Description = "memory each local node announces", DefaultValueFactory = _ => "4GiB" };
 
     public Option<double> NodeTimeout { get; } = new("--node-timeout") { Description = "seconds any wait for a node may last before the run fails", DefaultValueFactory = _ => 600 };
@@ -29,10 +31,10 @@ public sealed class ClusterCliOptions
 
     public Option<double> ReplaceTimeout { get; } = new("--replace-timeout") { Description = "seconds to wait for a replacement of a lost node before re-planning over the nodes left", DefaultValueFactory = _ => 30 };
 
-    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, PublicHost, Port, MetricsPort, NodeMemory, NodeTimeout, InFlight, ReplaceTimeout];
+    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, PublicHost, Port, MetricsPort, NodeThreads, NodeMemory, NodeTimeout, InFlight, ReplaceTimeout];
 
     /// <summary>Null for an in-process run.</summary>
-    public ClusterOptions? Parse(ParseResult result, int? threads)
+    public ClusterOptions? Parse(ParseResult result)
     {
         var nodes = result.GetValue(Nodes);
         var seeds = CommonOptions.ParseList(result.GetValue(Seeds), [], "--seeds");
@@ -58,6 +60,13 @@ public sealed class ClusterCliOptions
             throw new CopalInputException("--node-timeout must be positive and --in-flight at least 1");
         }
 
+        // Local nodes share this machine: more torch threads than cores in all makes OpenMP teams wait on each other.
+        var nodeThreads = result.GetValue(NodeThreads) ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, nodes));
+        if (nodeThreads < 1)
+        {
+            throw new CopalInputException($"--node-threads must be at least 1, got {nodeThreads}");
+        }
+
         Planning.ByteSize.Parse(result.GetValue(NodeMemory)!);
         return new ClusterOptions(
             nodes,
@@ -66,7 +75,7 @@ public sealed class ClusterCliOptions
             result.GetValue(Host)!,
             result.GetValue(Port),
             result.GetValue(NodeMemory)!,
-            threads ?? Environment.ProcessorCount,
+            nodeThreads,
             new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight),
             result.GetValue(PublicHost),
             TimeSpan.FromSeconds(Math.Max(0, result.GetValue(ReplaceTimeout))));

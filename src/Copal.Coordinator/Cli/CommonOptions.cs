@@ -63,6 +63,7 @@ public static class CommonOptions
             throw new CopalInputException($"--threads must be at least 1, got {threads}");
         }
 
+        Copal.Nn.TorchRuntime.Configure();
         torch.set_num_threads(threads ?? Environment.ProcessorCount);
         var scalar = dtype switch
         {

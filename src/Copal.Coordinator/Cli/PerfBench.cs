@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
+using Copal.Observability;
 using Copal.Nn;
 using Copal.Pipeline;
 using Copal.Pruning;
@@ -34,7 +35,7 @@ public sealed record PerfSettings
 
     public required int Threads { get; init; }
 
-    public int Repeat { get; init; } = 2;
+    public int Repeat { get; init; } = 3;
 
     /// <summary>Node processes of the cluster comparison; 0 skips it.</summary>
     public int ClusterNodes { get; init; } = 3;
@@ -100,7 +101,8 @@ public sealed class PerfBench(PerfSettings settings)
 
     public JsonObject Run()
     {
-        var root = Directory.CreateTempSubdirectory("copal-perf-").FullName;
+        var root = Path.Combine(settings.WorkRoot, $"copal-perf-{Environment.ProcessId}-{DateTime.UtcNow:yyyyMMddHHmmss}");
+        Directory.CreateDirectory(root);
         try
         {
             return Measure(root);
@@ -116,8 +118,9 @@ public sealed class PerfBench(PerfSettings settings)
         var compute = settings.Compute;
         var shape = settings.ModelShape;
         var modelDir = Path.Combine(root, "model");
-        Log.Information("Generating a random LLaMA checkpoint ({Shape}) in {Directory}", shape, modelDir);
-        RandomCheckpoint.Write(modelDir, shape, compute.DType == ScalarType.BFloat16 ? StorageType.BF16 : StorageType.F32);
+        // Stored in BF16, as released LLaMA checkpoints are; the compute dtype is --dtype.
+        Log.Information("Generating a random LLaMA checkpoint ({Shape}, BF16) in {Directory}", shape, modelDir);
+        RandomCheckpoint.Write(modelDir, shape, StorageType.BF16);
 
         using var model = LlamaModel.Open(modelDir);
         var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
@@ -127,7 +130,8 @@ public sealed class PerfBench(PerfSettings settings)
 
         var copal = StageSettings(PruningMethod.Copal, Strategy.Copal);
         var wanda = StageSettings(PruningMethod.Wanda, Strategy.Reset);
-        double forward = double.MaxValue, copalStage = double.MaxValue, wandaStage = double.MaxValue;
+        double forward = double.MaxValue;
+        StageTime copalStage = StageTime.None, wandaStage = StageTime.None;
         // A first micro-batch warms the allocator and the page cache; it is not timed.
         using (var warm = samples.narrow(0, 0, Math.Min(compute.BatchSize, settings.Samples)))
         {
@@ -139,8 +143,8 @@ public sealed class PerfBench(PerfSettings settings)
             var f = Forward(model, samples);
             var c = Stage(model, samples, copal, Path.Combine(root, $"copal-{round}"));
             var w = Stage(model, samples, wanda, Path.Combine(root, $"wanda-{round}"));
-            Log.Information("Round {Round}: forward {Forward:F2}s, copal stage {Copal:F2}s, wanda stage {Wanda:F2}s", round, f, c, w);
-            (forward, copalStage, wandaStage) = (Math.Min(forward, f), Math.Min(copalStage, c), Math.Min(wandaStage, w));
+            Log.Information("Round {Round}: forward {Forward:F2}s, copal stage {Copal:F2}s ({CopalPhases}), wanda stage {Wanda:F2}s ({WandaPhases})", round, f, c.Seconds, c.PhaseText, w.Seconds, w.PhaseText);
+            (forward, copalStage, wandaStage) = (Math.Min(forward, f), StageTime.Faster(copalStage, c), StageTime.Faster(wandaStage, w));
         }
 
         var microTokens = (long)Math.Min(compute.BatchSize, settings.Samples) * settings.SeqLen;
@@ -169,10 +173,12 @@ public sealed class PerfBench(PerfSettings settings)
             ["forward_gflops"] = forwardFlops / forward / 1e9,
             ["matmul_gflops"] = matmul,
             ["forward_over_matmul"] = forwardFlops / forward / 1e9 / matmul,
-            ["copal_stage_seconds"] = copalStage,
-            ["wanda_stage_seconds"] = wandaStage,
-            ["copal_stage_over_forward"] = copalStage / forward,
-            ["wanda_stage_over_forward"] = wandaStage / forward,
+            ["copal_stage_seconds"] = copalStage.Seconds,
+            ["copal_stage_phase_seconds"] = copalStage.PhaseJson(),
+            ["wanda_stage_seconds"] = wandaStage.Seconds,
+            ["wanda_stage_phase_seconds"] = wandaStage.PhaseJson(),
+            ["copal_stage_over_forward"] = copalStage.Seconds / forward,
+            ["wanda_stage_over_forward"] = wandaStage.Seconds / forward,
             ["importance_gflops"] = importance,
             ["importance_gemm_efficiency"] = importance / matmul,
         };
@@ -232,14 +238,15 @@ public sealed class PerfBench(PerfSettings settings)
         return clock.Elapsed.TotalSeconds;
     }
 
-    /// <summary>One stage of the in-process engine, as a run does it, without the evaluation that follows.</summary>
-    private double Stage(LlamaModel model, Tensor samples, PruningSettings stage, string buildDirectory)
+    /// <summary>One stage of the in-process engine, as a run does it, without the evaluation that follows; with the engine's own phase times.</summary>
+    private StageTime Stage(LlamaModel model, Tensor samples, PruningSettings stage, string buildDirectory)
     {
         var compute = settings.Compute;
         Directory.CreateDirectory(buildDirectory);
         try
         {
             using var pipeline = new LocalPipeline(model, stage, compute);
+            var phasesBefore = CopalMetrics.Phases.Select(p => CopalMetrics.PhaseSeconds.WithLabels(p).Value).ToList();
             var clock = Stopwatch.StartNew();
             pipeline.BeginStage(new StageAssignment(1, 1, Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));
             foreach (var (start, count) in LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
@@ -249,11 +256,33 @@ public sealed class PerfBench(PerfSettings settings)
             }
 
             pipeline.FinishStage(null);
-            return clock.Elapsed.TotalSeconds;
+            var seconds = clock.Elapsed.TotalSeconds;
+            return new StageTime(seconds, CopalMetrics.Phases.Select((p, i) => (p, CopalMetrics.PhaseSeconds.WithLabels(p).Value - phasesBefore[i])).ToList());
         }
         finally
         {
             Directory.Delete(buildDirectory, recursive: true);
+        }
+    }
+
+    /// <summary>A stage's wall time and the seconds the engine counted in each phase (forward, importance, mask).</summary>
+    private sealed record StageTime(double Seconds, IReadOnlyList<(string Phase, double Seconds)> Phases)
+    {
+        public static StageTime None { get; } = new(double.MaxValue, []);
+
+        public string PhaseText => string.Join(", ", Phases.Where(p => p.Seconds > 0).Select(p => $"{p.Phase} {p.Seconds:F2}s"));
+
+        public static StageTime Faster(StageTime a, StageTime b) => a.Seconds <= b.Seconds ? a : b;
+
+        public JsonObject PhaseJson()
+        {
+            var json = new JsonObject();
+            foreach (var (phase, seconds) in Phases)
+            {
+                json[phase] = seconds;
+            }
+
+            return json;
         }
     }
 
@@ -284,7 +313,10 @@ public sealed class PerfBench(PerfSettings settings)
             var xc = x.to_type(dtype);
             var linears = group.Select(l => (Weight: randn(l.Shape(config), generator: generator).mul_(0.02), Linear: l)).ToList();
             var weights = linears.Select(l => l.Weight.to_type(dtype)).ToList();
-            var outputs = linears.Select(l => nn.functional.linear(x, l.Weight)).ToList();
+            // The operands the engine hands the metric: in the compute dtype where it accepts that.
+            var operandDType = metric.AcceptsComputeDType ? dtype : ScalarType.Float32;
+            var outputs = linears.Select(l => nn.functional.linear(x, l.Weight).to_type(operandDType)).ToList();
+            var observedX = x.to_type(operandDType);
             var statistics = linears.Select(l => zeros_like(l.Weight)).ToList();
             flops += linears.Sum(l => 2.0 * tokens * l.Weight.shape[0] * l.Weight.shape[1]);
             matmulSeconds += Best(() =>
@@ -295,7 +327,7 @@ public sealed class PerfBench(PerfSettings settings)
                 }
             });
             var observed = linears.Select((l, i) => new ObservedLinear(statistics[i], l.Weight, outputs[i], new CalibrationSite(1, 0, l.Linear.Index, 0))).ToList();
-            importanceSeconds += Best(() => metric.Accumulate(x, observed));
+            importanceSeconds += Best(() => metric.Accumulate(observedX, observed));
         }
 
         return (flops / matmulSeconds / 1e9, flops / importanceSeconds / 1e9);

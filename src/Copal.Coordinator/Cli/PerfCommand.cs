@@ -18,7 +18,7 @@ public static class PerfCommand
         var dtype = CommonOptions.DType();
         var batch = CommonOptions.BatchSize();
         var threads = CommonOptions.Threads();
-        var repeat = new Option<int>("--repeat") { Description = "rounds of forward and stages, interleaved; the fastest of each counts", DefaultValueFactory = _ => 2 };
+        var repeat = new Option<int>("--repeat") { Description = "rounds of forward and stages, interleaved; the fastest of each counts", DefaultValueFactory = _ => 3 };
         var hidden = new Option<int>("--hidden") { Description = "hidden size of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Hidden };
         var intermediate = new Option<int>("--intermediate") { Description = "MLP size of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Intermediate };
         var layers = new Option<int>("--layers") { Description = "decoder layers of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Layers };

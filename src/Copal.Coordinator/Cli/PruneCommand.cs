@@ -1,6 +1,5 @@
 using System.CommandLine;
-using Copal.Coordinator.Cluster;
-using Copal.Coordinator.Reporting;
+using Copal.Cluster;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
@@ -25,6 +24,8 @@ public static class PruneCommand
         var evalWindows = CommonOptions.EvalWindows();
         var output = new Option<string>("--out") { Description = "output directory for stage checkpoints and reports", DefaultValueFactory = _ => Copal.Cluster.EnvironmentVariables.Get(Copal.Cluster.EnvironmentVariables.RunDir) ?? "copal-out" };
         var force = new Option<bool>("--force") { Description = "write into an existing non-empty --out" };
+        var resumeExisting = new Option<bool>("--resume-existing") { Description = $"if --out holds a run with these settings, continue it (as copal resume does) instead of refusing: a restarted coordinator picks up its run [env {EnvironmentVariables.Resume}]", DefaultValueFactory = _ => EnvironmentVariables.Flag(EnvironmentVariables.Resume) };
+        var linger = new Option<bool>("--linger") { Description = $"after the run, stay up (status, metrics) until stopped [env {EnvironmentVariables.Linger}]", DefaultValueFactory = _ => EnvironmentVariables.Flag(EnvironmentVariables.Linger) };
         var report = CommonOptions.Report();
         var dtype = CommonOptions.DType();
         var batch = CommonOptions.BatchSize();
@@ -33,7 +34,7 @@ public static class PruneCommand
         var clusterOptions = new ClusterCliOptions();
         var command = new Command("prune", "Continually prune a model over a sequence of datasets")
         {
-            model, data, datasets, method, strategy, seqLen, evalWindows, output, force, report, dtype, batch, threads,
+            model, data, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads,
         };
         foreach (var o in pruneOptions.All.Concat(clusterOptions.All))
         {
@@ -46,82 +47,35 @@ public static class PruneCommand
             var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.PruneDatasets, "--datasets");
             var m = PruneOptions.ParseMethod(result.GetValue(method)!);
             var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : m == PruningMethod.Copal ? Strategy.Copal : Strategy.Reset;
-            using var health = Copal.Observability.HealthServer.Start(result.GetValue(clusterOptions.MetricsPort));
-            Copal.Observability.LogFields.RunId ??= Path.GetFileName(Path.GetFullPath(result.GetValue(output)!));
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
             var job = new PruneJob(llama, new DataDirectory(result.GetValue(data)!), settings, compute);
-            return job.Run(names, result.GetValue(output)!, result.GetValue(force), result.GetValue(report), clusterOptions.Parse(result, result.GetValue(threads)));
+            var outDir = result.GetValue(output)!;
+            var resume = result.GetValue(resumeExisting) && ExistingRun(outDir, job.Spec(names));
+            var target = new JobTarget(outDir, result.GetValue(force), result.GetValue(report), resume);
+            var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort), result.GetValue(linger));
+            return job.Run(names, target, hosting);
         });
         return command;
     }
-}
 
-/// <summary>One validated run: checks, output directory, progress, reports.</summary>
-public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
-{
-    /// <param name="resume">Continue the run already in <paramref name="outDir"/> from its journal.</param>
-    public int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster = null, bool resume = false)
+    /// <summary>True when <paramref name="outDir"/> holds a run of exactly <paramref name="spec"/>; an error when it holds another.</summary>
+    private static bool ExistingRun(string outDir, RunSpec spec)
     {
-        ClusterSession? session = null;
-        try
+        if (!File.Exists(Path.Combine(outDir, RunSpec.FileName)))
         {
-            return Run(datasets, outDir, force, reportPath, cluster, resume, () => session ??= new ClusterSession(cluster!));
-        }
-        finally
-        {
-            session?.Dispose();
-        }
-    }
-
-    private int Run(IReadOnlyList<string> datasets, string outDir, bool force, string? reportPath, ClusterOptions? cluster, bool resume, Func<ClusterSession> session)
-    {
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
-        var pipelines = new List<ClusterPipeline>();
-        Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
-        {
-            var pipeline = session().CreatePipeline(model, settings, compute);
-            pipelines.Add(pipeline);
-            return pipeline;
-        };
-        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
-        pruner.Preflight(datasets);
-        if (!resume)
-        {
-            OutputDirectory.Prepare(outDir, force);
-            File.Delete(Path.Combine(outDir, RunJournal.FileName));
-            new RunSpec(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute).Save(outDir);
+            return false;
         }
 
-        reportPath ??= Path.Combine(outDir, "report.json");
-        Cli.ReportWriter.CheckWritable(reportPath);
+        var existing = RunSpec.Load(outDir);
+        if (WireJson.Serialize(existing) != WireJson.Serialize(spec))
+        {
+            throw new CopalInputException($"--out {outDir} holds a run with other settings ({RunSpec.FileName}); use another --out, or `copal resume {outDir}` to finish that one");
+        }
 
-        Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
-        var journal = RunJournal.Open(outDir);
-        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress, journal: journal));
-        var activity = pipelines.Count == 0 ? null : PruneReport.ClusterActivity(pipelines, session().UnreachableEvents);
-        var markdown = WriteReports(reportPath, datasets, run, activity);
-        Console.Write(markdown);
-        Log.Information("Report written to {Report}", reportPath);
-        return 0;
-    }
-
-    /// <summary>Writes a run's JSON report, its Markdown (.md) and perplexity heatmap (.perplexity.png); returns the Markdown.</summary>
-    public string WriteReports(string reportPath, IReadOnlyList<string> datasets, PruneRunResult run, System.Text.Json.Nodes.JsonObject? cluster = null)
-    {
-        var json = PruneReport.Json(Path.GetFullPath(model.Directory), settings, datasets, run, compute);
-        json["cluster"] = cluster;
-        Cli.ReportWriter.WriteJson(reportPath, json);
-        var markdown = PruneReport.Markdown(json, datasets);
-        AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), markdown);
-        Plots.Heatmap(
-            Path.ChangeExtension(reportPath, ".perplexity.png"),
-            $"Perplexity: {PruneReport.MethodName(settings.Method)} / {settings.Strategy.ToString().ToLowerInvariant()}",
-            run.Stages.Select(st => $"after {st.Dataset}").ToList(),
-            datasets,
-            run.Matrix);
-        return markdown;
+        Log.Information("{Out} holds this run: resuming it", outDir);
+        return true;
     }
 }
 

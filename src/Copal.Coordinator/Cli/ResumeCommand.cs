@@ -28,7 +28,8 @@ public static class ResumeCommand
             using var model = LlamaModel.Open(spec.ModelDirectory);
             Log.Information("Resuming {Run}", directory);
             var job = new PruneJob(model, new DataDirectory(spec.DataDirectory), spec.Settings, spec.Compute);
-            return job.Run(spec.Datasets, directory, force: true, result.GetValue(report), clusterOptions.Parse(result, null), resume: true);
+            var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
+            return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true), hosting);
         });
         return command;
     }

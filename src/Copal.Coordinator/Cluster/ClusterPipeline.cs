@@ -18,6 +18,9 @@ namespace Copal.Coordinator.Cluster;
 /// <param name="InFlight">Micro-batches sent but not yet through the last node (the back-pressure window).</param>
 public sealed record ClusterLimits(TimeSpan NodeTimeout, int InFlight);
 
+/// <summary>Which run a pipeline serves (nodes tag their log events with it) and its epoch: one per pipeline built, so late frames of an abandoned one are recognised.</summary>
+public sealed record PipelineRun(string RunId, long Epoch);
+
 /// <summary>
 /// The pipeline over cluster nodes, seen from the coordinator: control messages go through
 /// Akka, activations through the TCP data path into the first node, and results come back
@@ -32,18 +35,20 @@ public sealed class ClusterPipeline : IPruningPipeline
     private readonly ChannelReader<object> inbox;
     private readonly IActorRef inboxActor;
     private readonly ModelHead head;
+    private readonly string runId;
     private readonly long epoch;
     private ActivationSender? first;
     private StageAssignment? stage;
     private long sequence;
     private int inFlight;
 
-    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, long epoch)
+    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, PipelineRun run)
     {
         this.model = model;
         this.compute = compute;
         this.limits = limits;
-        this.epoch = epoch;
+        runId = run.RunId;
+        epoch = run.Epoch;
         shards = plan.Shards.Select(s => (nodes.Single(n => n.NodeId == s.NodeId), s)).ToList();
         var channel = Channel.CreateUnbounded<object>();
         inbox = channel.Reader;
@@ -67,7 +72,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         {
             var (node, shard) = shards[i];
             var next = i + 1 < shards.Count ? shards[i + 1].Node.Registration : null;
-            var assign = new AssignShard("run", epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson, next?.DataHost, next?.DataPort ?? 0, inboxActor);
+            var assign = new AssignShard(runId, epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson, next?.DataHost, next?.DataPort ?? 0, inboxActor);
             replies.Add(node.Actor.Ask<object>(assign, limits.NodeTimeout));
         }
 

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
+using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
@@ -11,10 +12,11 @@ namespace Copal.Coordinator.Cluster;
 
 /// <summary>How this coordinator process takes part in a cluster.</summary>
 /// <param name="LocalNodes">Node processes to start on 127.0.0.1 (local mode), 0 in cluster mode.</param>
+/// <param name="NodeThreads">Torch threads of each local node.</param>
 /// <param name="Seeds">Seed addresses to join (cluster mode); empty: this process is the seed.</param>
 /// <param name="PublicHost">Address other members use to reach this process (default: Host).</param>
 /// <param name="ReplaceTimeout">After a node is lost: how long to wait for a replacement before planning over the nodes left (default 30 s).</param>
-public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int Threads, ClusterLimits Limits, string? PublicHost = null, TimeSpan? ReplaceTimeout = null);
+public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int NodeThreads, ClusterLimits Limits, string? PublicHost = null, TimeSpan? ReplaceTimeout = null);
 
 /// <summary>
 /// This process as the cluster's coordinator member: its ActorSystem, the coordinator singleton
@@ -28,6 +30,7 @@ public sealed class ClusterSession : IDisposable
     private readonly ClusterOptions options;
     private long epochs;
     private int unreachableEvents;
+    private volatile IReadOnlyList<NodeStatus> assigned = [];
 
     public ClusterSession(ClusterOptions options)
     {
@@ -53,7 +56,7 @@ public sealed class ClusterSession : IDisposable
         Log.Information("Coordinator member up at {Address}", cluster.SelfAddress);
         if (options.LocalNodes > 0)
         {
-            localNodes = new LocalNodes(options.LocalNodes, cluster.SelfAddress.ToString(), options.Threads, options.NodeMemory);
+            localNodes = new LocalNodes(options.LocalNodes, cluster.SelfAddress.ToString(), options.NodeThreads, options.NodeMemory);
         }
     }
 
@@ -66,8 +69,13 @@ public sealed class ClusterSession : IDisposable
 
     public Address Address => Akka.Cluster.Cluster.Get(system).SelfAddress;
 
-    /// <summary>Waits for the nodes, plans the layers over them and assigns the shards.</summary>
-    public ClusterPipeline CreatePipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute)
+    /// <summary>The current epoch (one per pipeline built), the nodes of its plan and the cluster's members.</summary>
+    public (long Epoch, IReadOnlyList<NodeStatus> Nodes, IReadOnlyList<string> Members) Snapshot() =>
+        (Interlocked.Read(ref epochs), assigned, Akka.Cluster.Cluster.Get(system).State.Members
+            .Select(m => $"{m.Address} ({string.Join(",", m.Roles)}, {m.Status})").ToList());
+
+    /// <summary>Waits for the nodes, plans the layers over them and assigns the shards of run <paramref name="runId"/>.</summary>
+    public ClusterPipeline CreatePipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute, string runId)
     {
         var count = Math.Max(options.MinNodes, options.LocalNodes);
         var first = epochs == 0;
@@ -89,7 +97,12 @@ public sealed class ClusterSession : IDisposable
             ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
         };
         var plan = LayerPlanner.Plan(planRequest, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
-        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, epoch: Interlocked.Increment(ref epochs));
+        assigned = plan.Shards.Select(shard =>
+        {
+            var registration = nodes.Single(n => n.NodeId == shard.NodeId).Registration;
+            return new NodeStatus(shard.NodeId, $"{registration.DataHost}:{registration.DataPort}", shard.FirstLayer, shard.LastLayer, registration.MemoryBytes, registration.Device);
+        }).ToList();
+        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)));
     }
 
     public void Dispose()

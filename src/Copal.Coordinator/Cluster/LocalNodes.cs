@@ -5,7 +5,8 @@ namespace Copal.Coordinator.Cluster;
 
 /// <summary>
 /// Real `copal-node` processes on 127.0.0.1, started for `copal prune --nodes N` and killed
-/// when the run ends. Their log lines are passed on to this process's log.
+/// when the run ends (or, should this process be killed, stopping by themselves: see the node's
+/// ParentWatch). Their log lines are passed on to this process's log.
 /// </summary>
 public sealed class LocalNodes : IDisposable
 {
@@ -22,6 +23,7 @@ public sealed class LocalNodes : IDisposable
         for (var i = 0; i < count; i++)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            start.Environment[Copal.Cluster.EnvironmentVariables.ParentPid] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--memory", memory, "--node-id", $"node-{i}", "--log-level", Log.IsEnabled(Serilog.Events.LogEventLevel.Debug) ? "Debug" : "Information" })
             {
                 start.ArgumentList.Add(a);

@@ -49,8 +49,10 @@ public static class ClusterConfig
             : Seconds(EnvSeconds(EnvironmentVariables.JoinTimeout) ?? DefaultJoinTimeout);
         var hocon = $$"""
             akka {
+              # Akka's events go through Serilog, so they share the process's format (JSON lines in containers) and fields.
+              loggers = ["Copal.Observability.AkkaSerilogLogger, Copal.Shared"]
               loglevel = WARNING
-              stdout-loglevel = WARNING
+              stdout-loglevel = OFF
               actor.provider = cluster
               remote.dot-netty.tcp {
                 hostname = {{Quote(endpoint.Host)}}

@@ -64,12 +64,33 @@ public static class EnvironmentVariables
     /// <summary>Seconds after which a process that could not join any seed shuts down (default 60; "off" never).</summary>
     public const string JoinTimeout = "COPAL_JOIN_TIMEOUT";
 
+    /// <summary>true: copal prune continues the run already in its --out directory (same settings) instead of refusing it.</summary>
+    public const string Resume = "COPAL_RESUME";
+
+    /// <summary>true: the coordinator stays up after its run (status, metrics) until it is stopped.</summary>
+    public const string Linger = "COPAL_LINGER";
+
+    /// <summary>A running coordinator's metrics address (http://host:port) for copal status.</summary>
+    public const string CoordinatorUrl = "COPAL_COORDINATOR_URL";
+
+    /// <summary>Set by a coordinator on the node processes it starts: they exit when it is gone.</summary>
+    public const string ParentPid = "COPAL_PARENT_PID";
+
     /// <summary>All of the above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, NodeId, LogLevel, LogFormat,
-        MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout,
+        MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, CoordinatorUrl, ParentPid,
     ];
+
+    /// <summary>A boolean variable: true/1/yes or false/0/no; <paramref name="fallback"/> when unset.</summary>
+    public static bool Flag(string name, bool fallback = false) => Get(name)?.ToLowerInvariant() switch
+    {
+        null => fallback,
+        "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        var other => throw new CopalInputException($"{name}={other}: expected true or false"),
+    };
 
     /// <summary>The variable's value, or null when it is unset or empty.</summary>
     public static string? Get(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;

@@ -9,14 +9,32 @@ namespace Copal.Model;
 /// Streams tensors into a safetensors file in a layout fixed up front (so the header can be
 /// written first and tensors can arrive one layer at a time). The file appears under its final
 /// name only on <see cref="Commit"/>; its sha256 is computed on the way.
+/// <para>
+/// Writing, hashing and flushing to disk happen on a background thread, in order, so a stage's
+/// files go to disk while the next layer computes. At most <see cref="MaxPendingBytes"/> of
+/// tensors wait for it (beyond that <see cref="Write(string, Tensor)"/> waits). A tensor already
+/// in its stored dtype is not copied: it must not change until <see cref="Commit"/>.
+/// </para>
 /// </summary>
 public sealed class SafetensorsWriter : IDisposable
 {
+    /// <summary>Tensor bytes that may wait for the background writer.</summary>
+    public const long MaxPendingBytes = 256L << 20;
+
+    /// <summary>Tensors at least this big are flushed to disk as soon as they are written.</summary>
+    private const long FlushBytes = 16L << 20;
+
     private readonly string path;
     private readonly string tempPath;
     private readonly FileStream stream;
     private readonly IncrementalHash hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly IReadOnlyList<TensorEntry> layout;
+    private readonly Queue<Job> jobs = new();
+    private readonly object gate = new();
+    private Thread? worker;
+    private long pendingBytes;
+    private bool closing;
+    private Exception? failure;
     private int next;
     private bool committed;
 
@@ -40,18 +58,24 @@ public sealed class SafetensorsWriter : IDisposable
 
     public IReadOnlyList<TensorEntry> Layout => layout;
 
-    /// <summary>Appends the next tensor of the layout, converted to its stored dtype.</summary>
+    /// <summary>Appends the next tensor of the layout, converted to its stored dtype (written in the background).</summary>
     public void Write(string name, Tensor tensor)
     {
         var entry = Expect(name);
-        using var scope = NewDisposeScope();
-        var stored = tensor.to_type(entry.DType.ToScalarType()).cpu().contiguous();
-        if (!stored.shape.SequenceEqual(entry.Shape))
+        Tensor stored;
+        using (var scope = NewDisposeScope())
         {
-            throw new InvalidOperationException($"{path}: tensor '{name}' has shape [{string.Join(", ", stored.shape)}], layout says {entry.ShapeText}");
+            stored = tensor.to_type(entry.DType.ToScalarType()).cpu().contiguous();
+            if (!stored.shape.SequenceEqual(entry.Shape))
+            {
+                throw new InvalidOperationException($"{path}: tensor '{name}' has shape [{string.Join(", ", stored.shape)}], layout says {entry.ShapeText}");
+            }
+
+            // An alias of the caller's tensor (or its converted copy), owned by the writer from here.
+            stored = stored.alias().DetachFromDisposeScope();
         }
 
-        WriteRaw(stored.bytes);
+        Enqueue(new Job(() => WriteRaw(stored.bytes), stored.Dispose, entry.ByteLength));
         next++;
     }
 
@@ -64,11 +88,12 @@ public sealed class SafetensorsWriter : IDisposable
             throw new InvalidOperationException($"{path}: tensor '{name}' has {bytes.Length} bytes, layout says {entry.ByteLength}");
         }
 
-        WriteRaw(bytes);
+        var copy = bytes.ToArray();
+        Enqueue(new Job(() => WriteRaw(copy), null, copy.Length));
         next++;
     }
 
-    /// <summary>Appends the next tensor of the layout as a verbatim copy of the same tensor in another file, streamed in chunks.</summary>
+    /// <summary>Appends the next tensor of the layout as a verbatim copy of the same tensor in another file, streamed in chunks (the file must stay open until <see cref="Commit"/>).</summary>
     public void Copy(string name, SafetensorsFile source)
     {
         var entry = Expect(name);
@@ -78,11 +103,11 @@ public sealed class SafetensorsWriter : IDisposable
             throw new InvalidOperationException($"{path}: tensor '{name}' has {from.ByteLength} bytes in {source.Path}, layout says {entry.ByteLength}");
         }
 
-        source.CopyTo(from, WriteRaw);
+        Enqueue(new Job(() => source.CopyTo(from, WriteRaw), null, 0));
         next++;
     }
 
-    /// <summary>Flushes to disk and renames into place. Returns the file's sha256 (lowercase hex).</summary>
+    /// <summary>Waits for the background writes, flushes to disk and renames into place. Returns the file's sha256 (lowercase hex).</summary>
     public string Commit()
     {
         if (next != layout.Count)
@@ -90,6 +115,7 @@ public sealed class SafetensorsWriter : IDisposable
             throw new InvalidOperationException($"{path}: {layout.Count - next} tensors were never written");
         }
 
+        Drain();
         stream.Flush(flushToDisk: true);
         stream.Dispose();
         File.Move(tempPath, path, overwrite: true);
@@ -99,11 +125,122 @@ public sealed class SafetensorsWriter : IDisposable
 
     public void Dispose()
     {
+        try
+        {
+            Drain();
+        }
+        catch (Exception) when (!committed)
+        {
+            // The file is abandoned: what went wrong writing it no longer matters.
+        }
+
         stream.Dispose();
         hash.Dispose();
         if (!committed)
         {
             File.Delete(tempPath);
+        }
+    }
+
+    private sealed record Job(Action Run, Action? Release, long Bytes);
+
+    private void Enqueue(Job job)
+    {
+        lock (gate)
+        {
+            while (failure is null && pendingBytes > 0 && pendingBytes + job.Bytes > MaxPendingBytes)
+            {
+                Monitor.Wait(gate);
+            }
+
+            if (failure is not null)
+            {
+                job.Release?.Invoke();
+                throw new IOException($"{path}: writing failed: {failure.Message}", failure);
+            }
+
+            pendingBytes += job.Bytes;
+            jobs.Enqueue(job);
+            if (worker is null)
+            {
+                worker = new Thread(Work) { IsBackground = true, Name = "safetensors writer" };
+                worker.Start();
+            }
+
+            Monitor.PulseAll(gate);
+        }
+    }
+
+    private void Work()
+    {
+        while (true)
+        {
+            Job job;
+            lock (gate)
+            {
+                while (jobs.Count == 0 && !closing)
+                {
+                    Monitor.Wait(gate);
+                }
+
+                if (jobs.Count == 0)
+                {
+                    return;
+                }
+
+                job = jobs.Dequeue();
+            }
+
+            try
+            {
+                if (failure is null)
+                {
+                    job.Run();
+                    if (job.Bytes >= FlushBytes)
+                    {
+                        stream.Flush(flushToDisk: true);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                lock (gate)
+                {
+                    failure ??= e;
+                }
+            }
+            finally
+            {
+                job.Release?.Invoke();
+                lock (gate)
+                {
+                    pendingBytes -= job.Bytes;
+                    Monitor.PulseAll(gate);
+                }
+            }
+        }
+    }
+
+    /// <summary>Waits until every queued write is done; rethrows the first failure.</summary>
+    private void Drain()
+    {
+        Thread? running;
+        lock (gate)
+        {
+            closing = true;
+            running = worker;
+            Monitor.PulseAll(gate);
+        }
+
+        running?.Join();
+        lock (gate)
+        {
+            worker = null;
+            closing = false;
+            if (failure is not null)
+            {
+                throw new IOException($"{path}: writing failed: {failure.Message}", failure);
+            }
         }
     }
 

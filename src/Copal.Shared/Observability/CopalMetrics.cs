@@ -56,7 +56,7 @@ public static class CopalMetrics
     public static Gauge ClusterMembers { get; } = Metrics.CreateGauge(ClusterMembersName, "Cluster members this process sees as Up");
 
     /// <summary>Phases of <see cref="PhaseSeconds"/>.</summary>
-    public static IReadOnlyList<string> Phases { get; } = ["forward", "importance", "mask", "evaluate"];
+    public static IReadOnlyList<string> Phases { get; } = [PhaseClock.Forward, PhaseClock.Importance, PhaseClock.Mask, PhaseClock.Evaluate];
 
     private static int initialised;
 
@@ -87,9 +87,20 @@ public static class CopalMetrics
         SampleMemory();
     }
 
-    /// <summary>Adds the seconds since <paramref name="startTimestamp"/> (a Stopwatch timestamp) to a phase.</summary>
-    public static void AddPhase(string phase, long startTimestamp) =>
-        PhaseSeconds.WithLabels(phase).Inc(System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds);
+    /// <summary>A stage begins in this process: the stage gauge, progress back to 0, and the stage on every log event.</summary>
+    public static void StageBegun(int stage)
+    {
+        Stage.Set(stage);
+        StageProgress.Set(0);
+        LogFields.Stage = stage;
+    }
+
+    /// <summary>This process finished its part of a stage.</summary>
+    public static void StageFinished()
+    {
+        StagesCompleted.Inc();
+        StageProgress.Set(1);
+    }
 
     private static void SampleMemory()
     {

@@ -8,22 +8,26 @@ namespace Copal.Observability;
 /// <summary>
 /// A small HTTP server (HttpListener, no ASP.NET) on the metrics port: <c>/metrics</c> (Prometheus
 /// text format), <c>/healthz</c> (200 while the process runs: the liveness probe) and <c>/readyz</c>
-/// (200 once <c>ready()</c> is true, 503 before: the readiness probe). Binds every interface.
+/// (200 once <c>ready()</c> is true, 503 before: the readiness probe), and on a coordinator
+/// <c>/status</c> (the run's state as JSON, 404 when there is none). Binds every interface.
 /// </summary>
 public sealed class HealthServer : IDisposable
 {
     public const string MetricsPath = "/metrics";
     public const string HealthPath = "/healthz";
     public const string ReadyPath = "/readyz";
+    public const string StatusPath = "/status";
 
     private readonly HttpListener listener = new();
     private readonly Func<bool> ready;
+    private readonly Func<string?>? status;
     private readonly CancellationTokenSource stop = new();
     private readonly Task loop;
 
-    private HealthServer(int port, Func<bool> ready)
+    private HealthServer(int port, Func<bool> ready, Func<string?>? status)
     {
         this.ready = ready;
+        this.status = status;
         Port = port;
         listener.Prefixes.Add($"http://+:{port}/");
         listener.Start();
@@ -32,8 +36,8 @@ public sealed class HealthServer : IDisposable
 
     public int Port { get; }
 
-    /// <summary>Starts the server on <paramref name="port"/>; null when the port is 0 (metrics off).</summary>
-    public static HealthServer? Start(int port, Func<bool>? ready = null)
+    /// <summary>Starts the server on <paramref name="port"/>; null when the port is 0 (metrics off). <paramref name="status"/> answers /status with JSON.</summary>
+    public static HealthServer? Start(int port, Func<bool>? ready = null, Func<string?>? status = null)
     {
         if (port == 0)
         {
@@ -48,7 +52,7 @@ public sealed class HealthServer : IDisposable
         CopalMetrics.Initialise();
         try
         {
-            var server = new HealthServer(port, ready ?? (() => true));
+            var server = new HealthServer(port, ready ?? (() => true), status);
             Log.Information("Metrics and health on http://0.0.0.0:{Port}{Metrics} ({Health}, {Ready})", port, MetricsPath, HealthPath, ReadyPath);
             return server;
         }
@@ -107,6 +111,9 @@ public sealed class HealthServer : IDisposable
                     var isReady = ready();
                     await WriteTextAsync(response, isReady ? 200 : 503, isReady ? "ready\n" : "not ready\n");
                     break;
+                case StatusPath when status?.Invoke() is { } json:
+                    await WriteTextAsync(response, 200, json, "application/json");
+                    break;
                 default:
                     await WriteTextAsync(response, 404, "not found\n");
                     break;
@@ -128,11 +135,11 @@ public sealed class HealthServer : IDisposable
         }
     }
 
-    private async Task WriteTextAsync(HttpListenerResponse response, int status, string text)
+    private async Task WriteTextAsync(HttpListenerResponse response, int code, string text, string mediaType = "text/plain")
     {
         var bytes = Encoding.UTF8.GetBytes(text);
-        response.StatusCode = status;
-        response.ContentType = "text/plain; charset=utf-8";
+        response.StatusCode = code;
+        response.ContentType = mediaType + "; charset=utf-8";
         response.ContentLength64 = bytes.Length;
         await response.OutputStream.WriteAsync(bytes, stop.Token);
     }

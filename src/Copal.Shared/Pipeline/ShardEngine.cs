@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Copal.Model;
 using Copal.Nn;
+using Copal.Observability;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
@@ -60,14 +62,23 @@ public sealed class ShardEngine : IDisposable
     }
 
     /// <summary>One calibration micro-batch [b, L, H]; takes ownership. Returns the shard's output (pipeline) or null (wave).</summary>
-    public Tensor? Calibrate(long firstSample, Tensor hidden) => Active.Calibrate(firstSample, hidden);
+    public Tensor? Calibrate(long firstSample, Tensor hidden)
+    {
+        using var phase = PhaseClock.Measure(PhaseClock.Forward);
+        return Active.Calibrate(firstSample, hidden);
+    }
 
     /// <summary>No more calibration input. In the wave schedule this runs the whole stage and returns all outputs [n, L, H].</summary>
-    public Tensor? EndCalibration() => Active.EndCalibration();
+    public Tensor? EndCalibration()
+    {
+        using var phase = PhaseClock.Measure(PhaseClock.Forward);
+        return Active.EndCalibration();
+    }
 
     /// <summary>Prunes what is left to prune, commits the shard files, and reports them.</summary>
     public ShardReport FinishStage()
     {
+        using var phase = PhaseClock.Measure(PhaseClock.Mask);
         var report = Active.Finish();
         stage!.Dispose();
         stage = null;
@@ -91,6 +102,8 @@ public sealed class ShardEngine : IDisposable
     public Tensor Evaluate(Tensor hidden)
     {
         var layers = evaluationLayers ?? throw new InvalidOperationException("BeginEvaluation was not called");
+        using var phase = PhaseClock.Measure(PhaseClock.Evaluate);
+        CopalMetrics.Tokens.Inc(hidden.shape[0] * hidden.shape[1]);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var h = hidden;
@@ -106,6 +119,7 @@ public sealed class ShardEngine : IDisposable
     public double NllSum(Tensor hidden, Tensor windows)
     {
         var h = head ?? throw new InvalidOperationException("only the last shard holds the lm_head");
+        using var phase = PhaseClock.Measure(PhaseClock.Evaluate);
         using var noGrad = no_grad();
         return Evaluation.Perplexity.NllSum(hidden, windows, h, model.Config, compute);
     }
@@ -139,6 +153,8 @@ public sealed class ShardEngine : IDisposable
         private readonly SparsityReport sparsity = new();
         private readonly List<Tensor> buffered = new();
         private readonly List<(DecoderLayerWeights Dense, DecoderLayerWeights? Scored, LayerCalibration Calibration)> pipelineLayers = new();
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private long tokens;
         private bool layersWritten;
 
         public ActiveStage(ShardEngine engine, StageAssignment assignment)
@@ -167,6 +183,9 @@ public sealed class ShardEngine : IDisposable
 
         public Tensor? Calibrate(long firstSample, Tensor hidden)
         {
+            var count = hidden.shape[0] * hidden.shape[1];
+            tokens += count;
+            CopalMetrics.Tokens.Inc(count);
             if (assignment.Schedule == StageSchedule.Wave)
             {
                 buffered.Add(hidden);
@@ -183,6 +202,7 @@ public sealed class ShardEngine : IDisposable
             }
 
             hidden.Dispose();
+            UpdateThroughput();
             return h.MoveToOuterDisposeScope();
         }
 
@@ -200,8 +220,12 @@ public sealed class ShardEngine : IDisposable
             var runner = new StageRunner(engine.model, engine.settings, engine.metric, engine.compute);
             var output = runner.Run(new StageIo(assignment.Stage, scored, accumulator, shard, sparsity), hidden, engine.Range.Layers, engine.rope, engine.LayerDone);
             layersWritten = true;
+            UpdateThroughput();
             return output;
         }
+
+        /// <summary>Calibration tokens per second of this stage so far.</summary>
+        private void UpdateThroughput() => CopalMetrics.TokensPerSecond.Set(tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
 
         public ShardReport Finish()
         {

@@ -12,35 +12,75 @@ namespace Copal.Pruning;
 /// [tokens, in] (A_j [tokens, out_j], C_j [out_j, in], all float32): one GEMM per shared input
 /// and micro-batch. On CPUs with AVX-512 it runs its own blocked kernel, which takes the absolute
 /// values while packing (no |X| or |A| tensors) and adds into C in place; libtorch's float32 GEMM
-/// (MKL) stays on AVX2 on AMD processors and reaches about half the rate. Each element of C is
-/// summed in a fixed order (token blocks of <see cref="Kc"/>, ascending), whatever the number of
-/// threads, so results are reproducible bit for bit. Elsewhere (no AVX-512, CUDA) it uses addmm_.
+/// (MKL) stays on AVX2 on AMD processors and reaches about half the rate. |X| is packed once per
+/// call (threads split it); then threads take row blocks of the C_j as they free up, so a core
+/// slowed by other work does not hold the other back. Each element of C is summed in a fixed
+/// order (token chunks of at most <see cref="MaxChunk"/>, ascending, each summed in a register
+/// before it is added) whatever the number of threads, so results are reproducible bit for bit.
+/// Elsewhere (no AVX-512, CUDA) and on Intel CPUs (see <see cref="Preferred"/>) it uses addmm_.
 /// </summary>
 public static unsafe class AbsGemm
 {
     private const int Mr = 8;
     private const int Nr = 32;
-    private const int Kc = 256;
-    private const int Mc = 128;
-    private const int Nc = 2048;
+    private const int Mc = 64;
 
-    /// <summary>True when the AVX-512 kernel runs on this machine.</summary>
-    public static bool Accelerated => Avx512F.IsSupported;
+    /// <summary>Tokens per chunk at most: a packed B panel (Nr columns) stays within the L2 cache.</summary>
+    private const int MaxChunk = 2048;
+
+    /// <summary>Packed |X| is built for this many floats at most (16 MB, within the L3 cache).</summary>
+    private const long MaxPackedB = 4L << 20;
+
+    [ThreadStatic]
+    private static Buffer? packedA;
+
+    [ThreadStatic]
+    private static Buffer? packedB;
+
+    /// <summary>Which code computes the product.</summary>
+    public enum Implementation
+    {
+        /// <summary>This class's AVX-512 kernel (where AVX-512 is missing, torch).</summary>
+        Own,
+
+        /// <summary>libtorch's addmm_ on |A|^T and |X| (MKL on x86 CPUs).</summary>
+        Torch,
+    }
+
+    /// <summary>
+    /// The faster kernel here: the own one with AVX-512 on CPUs other than Intel's; on Intel's, MKL
+    /// runs AVX-512 code itself and measured faster (0.89 of a plain matmul against 0.76).
+    /// </summary>
+    public static Implementation Preferred { get; } = Avx512F.IsSupported && !IsIntel() ? Implementation.Own : Implementation.Torch;
+
+    /// <summary>For each j: outputs[j].C += |outputs[j].A|^T |x|, with the <see cref="Preferred"/> kernel.</summary>
+    public static void Accumulate(Tensor x, IReadOnlyList<(Tensor A, Tensor C)> outputs) => Accumulate(x, outputs, Preferred);
 
     /// <summary>For each j: outputs[j].C += |outputs[j].A|^T |x|.</summary>
-    public static void Accumulate(Tensor x, IReadOnlyList<(Tensor A, Tensor C)> outputs)
+    public static void Accumulate(Tensor x, IReadOnlyList<(Tensor A, Tensor C)> outputs, Implementation kernel)
     {
         if (outputs.Count == 0 || x.shape[0] == 0)
         {
             return;
         }
 
-        if (!outputs.All(o => Fits(o.A, x.shape[0]) && Fits(o.C, o.A.shape[1]) && o.C.shape[1] == x.shape[1]) || !Fits(x, x.shape[0]))
+        if (kernel == Implementation.Torch || !Avx512F.IsSupported
+            || !outputs.All(o => Fits(o.A, x.shape[0]) && Fits(o.C, o.A.shape[1]) && o.C.shape[1] == x.shape[1]) || !Fits(x, x.shape[0]))
         {
+            using var shared = NewDisposeScope();
+            var absX = x.abs();
             foreach (var (a, c) in outputs)
             {
                 using var scope = NewDisposeScope();
-                c.addmm_(a.abs().t(), x.abs());
+                if (a.dtype == c.dtype)
+                {
+                    c.addmm_(a.abs().t(), absX);
+                }
+                else
+                {
+                    // Lower-precision operands (bfloat16): the product in their dtype, added into the float32 C.
+                    c.add_(a.abs().t().matmul(absX));
+                }
             }
 
             return;
@@ -48,109 +88,103 @@ public static unsafe class AbsGemm
 
         var k = (int)x.shape[0];
         var n = (int)x.shape[1];
-        var b = Pointer(x);
+        var b = (float*)Pointer(x);
         var parts = outputs.Select(o => new Part(Pointer(o.A), (int)o.A.shape[1], Pointer(o.C))).ToArray();
+        var tiles = parts.SelectMany((p, j) => Enumerable.Range(0, (p.M + Mc - 1) / Mc).Select(i => (Part: j, Row: i * Mc))).ToArray();
+        var panels = (n + Nr - 1) / Nr;
+
         // Small products are not worth a second thread.
         var work = 2.0 * k * n * parts.Sum(p => (double)p.M);
-        var threads = work < 1 << 24 ? 1 : Math.Max(1, Math.Min(get_num_threads(), n / Nr));
-        if (threads == 1)
-        {
-            Run(b, n, parts, k, 0, n);
-            return;
-        }
+        var threads = work < 1 << 24 ? 1 : Math.Max(1, get_num_threads());
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
 
-        // Threads split the input features: each packs its own columns of X and computes its columns of every C.
-        var width = ((n / threads) + Nr - 1) / Nr * Nr;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        // Tokens per chunk: at most MaxChunk, and the packed |X| within MaxPackedB.
+        var chunk = (int)Math.Min(k, Math.Clamp(MaxPackedB / ((long)panels * Nr) / 64 * 64, 64, MaxChunk));
+        packedB ??= new Buffer();
+        var bPacked = packedB.Get((long)chunk * panels * Nr);
+        for (var k0 = 0; k0 < k; k0 += chunk)
         {
-            var first = t * width;
-            var last = t == threads - 1 ? n : Math.Min(n, first + width);
-            if (first < last)
+            var kb = Math.Min(chunk, k - k0);
+            var rows = b + ((long)k0 * n);
+            if (threads == 1)
             {
-                Run(b, n, parts, k, first, last);
+                PackB(rows, n, bPacked, kb, 0, panels);
             }
-        });
+            else
+            {
+                Parallel.For(0, threads, options, t => PackB(rows, n, bPacked, kb, t * panels / threads, (t + 1) * panels / threads));
+            }
+
+            void Tile(int i)
+            {
+                var (j, row) = tiles[i];
+                var part = parts[j];
+                var mc = Math.Min(Mc, part.M - row);
+                packedA ??= new Buffer();
+                var aPacked = packedA.Get((long)kb * Mc);
+                var tile = stackalloc float[Mr * Nr];
+
+                // Every C tile takes all kb tokens in one kernel call: C is read and written once per chunk.
+                PackA((float*)part.A + ((long)k0 * part.M) + row, part.M, aPacked, kb, mc);
+                Block(aPacked, bPacked, (long)kb * Nr, (float*)part.C + ((long)row * n), n, kb, mc, n, tile);
+            }
+
+            if (threads == 1)
+            {
+                for (var i = 0; i < tiles.Length; i++)
+                {
+                    Tile(i);
+                }
+            }
+            else
+            {
+                Parallel.For(0, tiles.Length, options, Tile);
+            }
+        }
     }
 
     private readonly record struct Part(IntPtr A, int M, IntPtr C);
 
-    /// <summary>Packing buffers, one pair per thread, kept for the thread's life (a few MB).</summary>
-    private sealed class Buffers
-    {
-        public Buffers()
-        {
-            B = (float*)NativeMemory.AlignedAlloc((nuint)(Kc * Nc * sizeof(float)), 64);
-            A = (float*)NativeMemory.AlignedAlloc((nuint)(Kc * Mc * sizeof(float)), 64);
-        }
-
-        ~Buffers()
-        {
-            NativeMemory.AlignedFree(B);
-            NativeMemory.AlignedFree(A);
-        }
-
-        public float* B { get; }
-
-        public float* A { get; }
-    }
-
-    [ThreadStatic]
-    private static Buffers? buffers;
-
     private static bool Fits(Tensor t, long rows) =>
-        Accelerated && t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32 && t.dim() == 2 && t.shape[0] == rows
+        t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32 && t.dim() == 2 && t.shape[0] == rows
         && t.is_contiguous() && t.numel() * sizeof(float) <= int.MaxValue;
+
+    private static bool IsIntel()
+    {
+        if (!X86Base.IsSupported)
+        {
+            return false;
+        }
+
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        return (ebx, edx, ecx) == (0x756e6547, 0x49656e69, 0x6c65746e); // "Genu" "ineI" "ntel"
+    }
 
     private static IntPtr Pointer(Tensor t) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
-    /// <summary>Columns [first, last) of every C, over all k tokens.</summary>
-    private static void Run(IntPtr bPointer, int ldb, Part[] parts, int k, int first, int last)
-    {
-        var b = (float*)bPointer;
-        buffers ??= new Buffers();
-        var packedB = buffers.B;
-        var packedA = buffers.A;
-        var tile = stackalloc float[Mr * Nr];
-        for (var jc = first; jc < last; jc += Nc)
-        {
-            var nc = Math.Min(Nc, last - jc);
-            for (var pc = 0; pc < k; pc += Kc)
-            {
-                var kc = Math.Min(Kc, k - pc);
-                PackB(b + ((long)pc * ldb) + jc, ldb, packedB, kc, nc);
-                foreach (var part in parts)
-                {
-                    var a = (float*)part.A;
-                    var c = (float*)part.C;
-                    for (var ic = 0; ic < part.M; ic += Mc)
-                    {
-                        var mc = Math.Min(Mc, part.M - ic);
-                        PackA(a + ((long)pc * part.M) + ic, part.M, packedA, kc, mc);
-                        Block(packedA, packedB, c + ((long)ic * ldb) + jc, ldb, kc, mc, nc, tile);
-                    }
-                }
-            }
-        }
-    }
-
-    private static void Block(float* packedA, float* packedB, float* c, int ldc, int kc, int mc, int nc, float* tile)
+    /// <summary>
+    /// One row block of C [mc, n] += packed A^T x packed B over kc tokens. B panel p (Nr columns)
+    /// starts at <paramref name="b"/> + p * <paramref name="panelStride"/>.
+    /// </summary>
+    private static void Block(float* packedA, float* b, long panelStride, float* c, int ldc, int kc, int mc, int nc, float* tile)
     {
         for (var jr = 0; jr < nc; jr += Nr)
         {
             var nr = Math.Min(Nr, nc - jr);
+            var panel = b + (jr / Nr * panelStride);
             for (var ir = 0; ir < mc; ir += Mr)
             {
                 var mr = Math.Min(Mr, mc - ir);
                 var target = c + ((long)ir * ldc) + jr;
                 if (mr == Mr && nr == Nr)
                 {
-                    Kernel(packedA + (ir * kc), packedB + (jr * kc), target, ldc, kc);
+                    Kernel(packedA + (ir * kc), panel, target, ldc, kc);
                     continue;
                 }
 
                 // An edge tile: computed whole on zero padding, then only its valid part is added.
                 new Span<float>(tile, Mr * Nr).Clear();
-                Kernel(packedA + (ir * kc), packedB + (jr * kc), tile, Nr, kc);
+                Kernel(packedA + (ir * kc), panel, tile, Nr, kc);
                 for (var i = 0; i < mr; i++)
                 {
                     for (var j = 0; j < nr; j++)
@@ -162,18 +196,19 @@ public static unsafe class AbsGemm
         }
     }
 
-    /// <summary>|B| rows pc.., columns jc.. as panels of Nr columns: [kc][Nr] each, zero-padded.</summary>
-    private static void PackB(float* b, int ldb, float* packed, int kc, int nc)
+    /// <summary>|B| rows 0..kb of panels [first, last) (Nr columns each), panel p at packed + p * kb * Nr as [kb][Nr], zero-padded.</summary>
+    private static void PackB(float* b, int ldb, float* packed, int kb, int first, int last)
     {
         var magnitude = Vector512.Create(0x7fffffff).AsSingle();
-        for (var jr = 0; jr < nc; jr += Nr)
+        for (var p = first; p < last; p++)
         {
-            var nr = Math.Min(Nr, nc - jr);
-            var panel = packed + (jr * kc);
-            for (var k = 0; k < kc; k++)
+            var jr = p * Nr;
+            var nr = Math.Min(Nr, ldb - jr);
+            var panel = packed + ((long)p * kb * Nr);
+            for (var k = 0; k < kb; k++)
             {
                 var source = b + ((long)k * ldb) + jr;
-                var target = panel + (k * Nr);
+                var target = panel + ((long)k * Nr);
                 if (nr == Nr)
                 {
                     Vector512.Store(Vector512.Load(source) & magnitude, target);
@@ -187,6 +222,27 @@ public static unsafe class AbsGemm
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>A native, 64-byte aligned float buffer that grows as needed and lives as long as its thread.</summary>
+    private sealed class Buffer
+    {
+        private float* data;
+        private long capacity;
+
+        ~Buffer() => NativeMemory.AlignedFree(data);
+
+        public float* Get(long floats)
+        {
+            if (floats > capacity)
+            {
+                NativeMemory.AlignedFree(data);
+                data = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+                capacity = floats;
+            }
+
+            return data;
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
+using Copal.Observability;
 using Copal.Pipeline;
 using Copal.Pruning.Metrics;
 using Copal.Runs;
@@ -90,12 +91,17 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
                 resuming = stage != null;
             }
 
+            CopalMetrics.StageBegun(index);
             if (stage is null)
             {
                 journal?.Append(new JournalEntry(JournalEntry.StageStarted, index, dataset));
-                stage = WithRetries(() => RunStage(index, dataset, stages.LastOrDefault(), outDir, progress), $"stage {index} ({dataset})");
+                var stageProgress = new StageProgress(progress);
+                stage = WithRetries(() => RunStage(index, dataset, stages.LastOrDefault(), outDir, stageProgress), $"stage {index} ({dataset})");
                 journal?.Append(new JournalEntry(JournalEntry.StageCommitted, index, dataset, Files: CommittedFiles(stage), Seconds: stage.Seconds));
+                CopalMetrics.TokensPerSecond.Set(settings.Samples * (double)settings.SeqLen / Math.Max(1e-9, stage.Seconds));
             }
+
+            CopalMetrics.StageFinished();
 
             if (stage.Perplexity.Count == 0)
             {
@@ -112,6 +118,16 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
 
         journal?.Append(new JournalEntry(JournalEntry.RunCompleted, datasets.Count));
         return new PruneRunResult(dense, stages);
+    }
+
+    /// <summary>Passes progress on and shows the stage's share done as <see cref="CopalMetrics.StageProgress"/>.</summary>
+    private sealed class StageProgress(IProgress<WorkProgress>? inner) : IProgress<WorkProgress>
+    {
+        public void Report(WorkProgress value)
+        {
+            CopalMetrics.StageProgress.Set(value.Total == 0 ? 0 : Math.Min(1, (double)value.Done / value.Total));
+            inner?.Report(value);
+        }
     }
 
     /// <summary>Attempts one pipeline may make before the run gives up.</summary>

@@ -1,5 +1,6 @@
 using Copal.Model;
 using Copal.Nn;
+using Copal.Observability;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
 
@@ -46,8 +47,10 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
             return;
         }
 
+        using var phase = PhaseClock.Measure(PhaseClock.Importance);
         using var scope = NewDisposeScope();
-        var x = Rows32(input);
+        var computeDType = metric.AcceptsComputeDType;
+        var x = computeDType ? Rows(input) : Rows32(input);
         var observed = new List<ObservedLinear>(linears.Count);
         for (var j = 0; j < linears.Count; j++)
         {
@@ -60,7 +63,8 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
             Tensor? y = null;
             if (metric.UsesOutput)
             {
-                y = forwardUsesScored ? Rows32(outputs[j]) : nn.functional.linear(x, Weight32(index));
+                y = forwardUsesScored ? (computeDType ? Rows(outputs[j]) : Rows32(outputs[j]))
+                    : nn.functional.linear(x, x.dtype == ScalarType.Float32 ? Weight32(index) : scored.Linears[index]);
             }
 
             observed.Add(new ObservedLinear(statistic, Weight32(index), y, new CalibrationSite(stage, layer, index, BatchStart)));
@@ -77,6 +81,7 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
     /// </summary>
     public DecoderLayerWeights Finish(ImportanceAccumulator accumulator, MaskPolicy policy)
     {
+        using var phase = PhaseClock.Measure(PhaseClock.Mask);
         var pruned = new Tensor[LlamaLinear.All.Count];
         try
         {
@@ -134,9 +139,11 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
         return weights32[index]!;
     }
 
+    private static Tensor Rows(Tensor t) => t.reshape(-1, t.shape[^1]);
+
     private static Tensor Rows32(Tensor t)
     {
-        var rows = t.reshape(-1, t.shape[^1]);
+        var rows = Rows(t);
         return rows.dtype == ScalarType.Float32 ? rows : rows.to_type(ScalarType.Float32);
     }
 }

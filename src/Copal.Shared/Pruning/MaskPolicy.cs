@@ -76,6 +76,11 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
     public static Tensor RowKeepMask(Tensor scores, double sparsity)
     {
         var prune = (long)Math.Floor(scores.shape[1] * sparsity);
+        if (RowSelection.Supports(scores))
+        {
+            return RowSelection.KeepMask(scores, prune);
+        }
+
         var keep = ones_like(scores, ScalarType.Bool);
         if (prune == 0)
         {
@@ -98,7 +103,7 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
         var flat = scores.reshape(1, -1);
         var prune = (long)Math.Floor(flat.shape[1] * sparsity);
         using var scope = NewDisposeScope();
-        var keep = prune == 0 ? ones_like(flat, ScalarType.Bool) : KeepLargest(flat, prune);
+        var keep = RowSelection.Supports(flat) ? RowSelection.KeepMask(flat, prune) : prune == 0 ? ones_like(flat, ScalarType.Bool) : KeepLargest(flat, prune);
         return keep.view(scores.shape).MoveToOuterDisposeScope();
     }
 

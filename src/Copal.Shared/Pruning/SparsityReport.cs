@@ -16,8 +16,8 @@ public sealed class SparsityReport
 
     public void Count(string name, Tensor weight)
     {
-        using var scope = NewDisposeScope();
-        linears.Add(new LinearSparsity(name, weight.eq(0).sum().item<long>(), weight.numel()));
+        using var nonzero = count_nonzero(weight);
+        linears.Add(new LinearSparsity(name, weight.numel() - nonzero.item<long>(), weight.numel()));
     }
 
     public void Add(IEnumerable<LinearSparsity> other) => linears.AddRange(other);

@@ -15,6 +15,10 @@ public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
 
     public override bool UsesOutput => perturbation.Model == PerturbationModel.Relative;
 
+    // |Y|^T |X| straight from the forward's tensors: in bfloat16 runs the GEMM runs in bfloat16 too
+    // (2-4x faster than float32 on CPUs with AMX or AVX512-BF16 and on GPUs), into float32 statistics.
+    public override bool AcceptsComputeDType => UsesOutput;
+
     public Perturbation Perturbation => perturbation;
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [outFeatures, inFeatures];
@@ -69,6 +73,18 @@ public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
         }
 
         return carried is null ? statistic.alias() : statistic.add_(carried).alias();
+    }
+
+    protected override bool PruneRows(Tensor weight, Tensor? accumulated, long prune)
+    {
+        ArgumentNullException.ThrowIfNull(accumulated);
+        if (!RowSelection.Supports(accumulated))
+        {
+            return false;
+        }
+
+        RowSelection.PruneRows(weight, accumulated, null, prune);
+        return true;
     }
 
     public override Tensor Scores(Tensor weight, Tensor? accumulated) =>

@@ -6,8 +6,9 @@ namespace Copal.Pruning.Metrics;
 public readonly record struct CalibrationSite(int Stage, int Layer, int Linear, long FirstSample);
 
 /// <summary>
-/// One linear in a micro-batch: its statistic (updated in place), the weight being scored
-/// (float32), and its output y = x W^T [tokens, out] (float32) when the metric uses outputs.
+/// One linear in a micro-batch: its statistic (updated in place, float32), the weight being scored
+/// (float32), and its output y = x W^T [tokens, out] when the metric uses outputs (float32, or the
+/// compute dtype for a metric that <see cref="IImportanceMetric.AcceptsComputeDType">accepts it</see>).
 /// </summary>
 public sealed record ObservedLinear(Tensor Statistic, Tensor Weight, Tensor? Output, CalibrationSite Site);
 
@@ -26,11 +27,18 @@ public interface IImportanceMetric
     /// <summary>True when <see cref="Accumulate"/> needs y = x W^T computed with the weight being scored.</summary>
     bool UsesOutput { get; }
 
+    /// <summary>
+    /// True when <see cref="Accumulate"/> takes x and the outputs in the compute dtype (bfloat16
+    /// when the run computes in bfloat16) rather than converted to float32; statistics stay float32.
+    /// </summary>
+    bool AcceptsComputeDType { get; }
+
     /// <summary>Shape of the per-linear statistic (and accumulator) for a weight [out, in].</summary>
     long[] StatisticShape(long outFeatures, long inFeatures);
 
     /// <summary>
-    /// Adds one micro-batch of the linears that read the same input x [tokens, in] (float32):
+    /// Adds one micro-batch of the linears that read the same input x [tokens, in] (float32 unless
+    /// <see cref="AcceptsComputeDType"/>):
     /// q/k/v, o, gate/up or down. Whatever depends on x alone is computed once for all of them.
     /// </summary>
     void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears);

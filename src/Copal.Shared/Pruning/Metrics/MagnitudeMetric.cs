@@ -16,4 +16,10 @@ public sealed class MagnitudeMetric : ScoreMetric
     }
 
     public override Tensor Scores(Tensor weight, Tensor? accumulated) => weight.abs();
+
+    protected override bool PruneRows(Tensor weight, Tensor? accumulated, long prune)
+    {
+        RowSelection.PruneRows(weight, null, null, prune);
+        return true;
+    }
 }

@@ -11,6 +11,8 @@ public abstract class ScoreMetric : IImportanceMetric
 
     public virtual bool UsesOutput => false;
 
+    public virtual bool AcceptsComputeDType => false;
+
     public abstract long[] StatisticShape(long outFeatures, long inFeatures);
 
     public abstract void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears);
@@ -21,8 +23,24 @@ public abstract class ScoreMetric : IImportanceMetric
     /// <summary>Scores [out, in]: higher is more important.</summary>
     public abstract Tensor Scores(Tensor weight, Tensor? accumulated);
 
+    /// <summary>
+    /// Zeroes the <paramref name="prune"/> lowest-scoring entries of each row in place, with the
+    /// scores of <see cref="Scores"/> computed on the fly; false when this metric cannot.
+    /// </summary>
+    protected virtual bool PruneRows(Tensor weight, Tensor? accumulated, long prune) => false;
+
     public Tensor Prune(Tensor weight, Tensor? accumulated, MaskPolicy policy)
     {
+        if (policy.Pattern is null && policy.Group == MaskGroup.Row && RowSelection.Supports(weight))
+        {
+            // The row mask without building scores or a mask: selected and zeroed in place.
+            var prune = (long)Math.Floor(weight.shape[1] * policy.Sparsity);
+            if (PruneRows(weight, accumulated, prune))
+            {
+                return weight.alias();
+            }
+        }
+
         using var scope = NewDisposeScope();
         var keep = policy.KeepMask(Scores(weight, accumulated));
         return weight.mul_(keep).alias().MoveToOuterDisposeScope();

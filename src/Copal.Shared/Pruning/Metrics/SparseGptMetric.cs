@@ -19,6 +19,8 @@ public sealed class SparseGptMetric : IImportanceMetric
 
     public bool UsesOutput => false;
 
+    public bool AcceptsComputeDType => false;
+
     public long[] StatisticShape(long outFeatures, long inFeatures) => [inFeatures, inFeatures];
 
     public void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)

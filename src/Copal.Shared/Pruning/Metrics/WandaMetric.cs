@@ -12,11 +12,19 @@ public sealed class WandaMetric : ScoreMetric
     public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {
         // One column sum of squares per shared input, added to each linear reading it.
-        using var squares = x.square().sum(dim: 0);
+        using var squares = ColumnSquares.Of(x);
         foreach (var linear in linears)
         {
             linear.Statistic.add_(squares);
         }
+    }
+
+    protected override bool PruneRows(Tensor weight, Tensor? accumulated, long prune)
+    {
+        ArgumentNullException.ThrowIfNull(accumulated);
+        using var norms = accumulated.sqrt();
+        RowSelection.PruneRows(weight, null, norms, prune);
+        return true;
     }
 
     public override Tensor Scores(Tensor weight, Tensor? accumulated)

@@ -1,0 +1,135 @@
+using System.Runtime.InteropServices;
+using Copal.Cluster;
+using Copal.Coordinator.Cluster;
+using Copal.Coordinator.Reporting;
+using Copal.Coordinator.Monitoring;
+using Copal.Data;
+using Copal.Model;
+using Copal.Observability;
+using Copal.Pruning;
+using Copal.Runs;
+using Copal.Tokenization;
+using Serilog;
+
+namespace Copal.Coordinator.Cli;
+
+/// <summary>Where a run writes, and what to do with a run already there.</summary>
+/// <param name="Resume">Continue the run in <paramref name="OutDir"/> from its journal instead of starting one.</param>
+public sealed record JobTarget(string OutDir, bool Force, string? ReportPath, bool Resume);
+
+/// <summary>How the coordinator process is hosted around a run.</summary>
+/// <param name="Cluster">Null: the run is in this process.</param>
+/// <param name="MetricsPort">/metrics, /healthz, /readyz and /status (0: off).</param>
+/// <param name="Linger">After the run, stay up (status, metrics, cluster membership) until stopped: a StatefulSet pod does not restart a finished run.</param>
+public sealed record JobHosting(ClusterOptions? Cluster, int MetricsPort = 0, bool Linger = false);
+
+/// <summary>One validated run: checks, output directory, progress, status, reports.</summary>
+public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
+{
+    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute);
+
+    public int Run(IReadOnlyList<string> datasets, JobTarget target, JobHosting hosting)
+    {
+        LogFields.RunId ??= Path.GetFileName(Path.GetFullPath(target.OutDir));
+        ClusterSession? session = null;
+        var status = new LiveRun(target.OutDir, () => session);
+        using var health = HealthServer.Start(hosting.MetricsPort, status: status.Json);
+        try
+        {
+            var code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!), status);
+            if (hosting.Linger)
+            {
+                Linger();
+            }
+
+            return code;
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+    }
+
+    private int Run(IReadOnlyList<string> datasets, JobTarget target, ClusterOptions? cluster, Func<ClusterSession> session, LiveRun status)
+    {
+        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var pipelines = new List<ClusterPipeline>();
+        var runId = LogFields.RunId!;
+        Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
+        {
+            var pipeline = session().CreatePipeline(model, settings, compute, runId);
+            pipelines.Add(pipeline);
+            return pipeline;
+        };
+        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
+        pruner.Preflight(datasets);
+        var outDir = target.OutDir;
+        if (!target.Resume)
+        {
+            OutputDirectory.Prepare(outDir, target.Force);
+            File.Delete(Path.Combine(outDir, RunJournal.FileName));
+            Spec(datasets).Save(outDir);
+        }
+
+        var reportPath = target.ReportPath ?? Path.Combine(outDir, "report.json");
+        ReportWriter.CheckWritable(reportPath);
+
+        Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
+        var journal = RunJournal.Open(outDir);
+        status.Started = true;
+        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress, journal: journal));
+        var activity = pipelines.Count == 0 ? null : PruneReport.ClusterActivity(pipelines, session().UnreachableEvents);
+        var markdown = WriteReports(reportPath, datasets, run, activity);
+        Console.Write(markdown);
+        Log.Information("Report written to {Report}", reportPath);
+        return 0;
+    }
+
+    /// <summary>Writes a run's JSON report, its Markdown (.md) and perplexity heatmap (.perplexity.png); returns the Markdown.</summary>
+    public string WriteReports(string reportPath, IReadOnlyList<string> datasets, PruneRunResult run, System.Text.Json.Nodes.JsonObject? cluster = null)
+    {
+        var json = PruneReport.Json(Path.GetFullPath(model.Directory), settings, datasets, run, compute);
+        json["cluster"] = cluster;
+        ReportWriter.WriteJson(reportPath, json);
+        var markdown = PruneReport.Markdown(json, datasets);
+        AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), markdown);
+        Plots.Heatmap(
+            Path.ChangeExtension(reportPath, ".perplexity.png"),
+            $"Perplexity: {PruneReport.MethodName(settings.Method)} / {settings.Strategy.ToString().ToLowerInvariant()}",
+            run.Stages.Select(st => $"after {st.Dataset}").ToList(),
+            datasets,
+            run.Matrix);
+        return markdown;
+    }
+
+    private static void Linger()
+    {
+        using var stop = new ManualResetEventSlim();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Set(); });
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Set(); });
+        Log.Information("Run finished; staying up for status and metrics until stopped (--linger)");
+        stop.Wait();
+        Log.Information("Stopping");
+    }
+
+    /// <summary>The /status answer of this coordinator: the run directory as journaled, plus the live stage and plan.</summary>
+    private sealed class LiveRun(string directory, Func<ClusterSession?> session)
+    {
+        public volatile bool Started;
+
+        public string? Json()
+        {
+            if (!Started)
+            {
+                return null;
+            }
+
+            var live = session() is { } s ? s.Snapshot() : (Epoch: 0L, Nodes: (IReadOnlyList<NodeStatus>)[], Members: (IReadOnlyList<string>)[]);
+            var status = RunStatus.Read(directory, verify: false) with
+            {
+                Live = new LiveStatus((int)CopalMetrics.Stage.Value, CopalMetrics.StageProgress.Value, live.Epoch, live.Nodes, live.Members),
+            };
+            return WireJson.Serialize(status);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using Copal.Pruning;
+using Copal.Runs;
+
+namespace Copal.Coordinator.Monitoring;
+
+/// <summary>One stage of a run as the journal and its manifest tell it.</summary>
+public sealed record StageStatus(int Stage, string Dataset, string State, IReadOnlyList<string> Shards);
+
+/// <summary>A node of the live pipeline and the layers it holds.</summary>
+public sealed record NodeStatus(string NodeId, string DataEndpoint, int FirstLayer, int LastLayer, long MemoryBytes, string Device);
+
+/// <summary>What only a running coordinator knows: the stage in progress, the plan over the nodes, the members.</summary>
+public sealed record LiveStatus(int Stage, double StageProgress, long Epoch, IReadOnlyList<NodeStatus> Nodes, IReadOnlyList<string> Members);
+
+/// <summary>The state of a run: from its directory, plus the live part when a coordinator answers.</summary>
+public sealed record RunStatus(
+    string RunDirectory,
+    string Method,
+    string Strategy,
+    IReadOnlyList<string> Datasets,
+    IReadOnlyList<StageStatus> Stages,
+    string? LastEvent,
+    LiveStatus? Live = null)
+{
+    /// <summary>
+    /// Reads a run directory. With <paramref name="verify"/> every committed file is hashed
+    /// against the journal (what `copal resume` would trust); without, the journal is taken at
+    /// its word (cheap enough for a live endpoint polled during a 65B run).
+    /// </summary>
+    public static RunStatus Read(string directory, bool verify)
+    {
+        var spec = RunSpec.Load(directory);
+        var journal = RunJournal.Open(directory);
+        var stages = spec.Datasets.Select((dataset, i) =>
+        {
+            var index = i + 1;
+            var stageDir = Path.Combine(directory, StageCheckpoint.DirectoryName(index, dataset));
+            var shards = File.Exists(Path.Combine(stageDir, StageCheckpoint.ManifestFile))
+                ? StageCheckpoint.ReadManifest(stageDir).Reports.Select(r => $"{r.FirstLayer}-{r.LastLayer}").ToList()
+                : [];
+            return new StageStatus(index, dataset, State(journal, index, dataset, stageDir, verify), shards);
+        }).ToList();
+        var last = journal.Entries.LastOrDefault();
+        return new RunStatus(
+            Path.GetFullPath(directory),
+            spec.Settings.Method.ToString().ToLowerInvariant(),
+            spec.Settings.Strategy.ToString().ToLowerInvariant(),
+            spec.Datasets,
+            stages,
+            last is null ? null : $"{last.Event} (stage {last.Stage}) at {last.Time:u}");
+    }
+
+    private static string State(RunJournal journal, int stage, string dataset, string directory, bool verify)
+    {
+        string? problem = null;
+        var committed = journal.Last(JournalEntry.StageCommitted, stage) is { } commit && commit.Dataset == dataset
+            && (!verify || journal.VerifiedCommit(stage, dataset, directory, out problem) != null);
+        if (committed)
+        {
+            return journal.Last(JournalEntry.StageEvaluated, stage) != null ? "done" : "committed, evaluating";
+        }
+
+        if (problem != null)
+        {
+            return $"damaged ({problem}): will be recomputed";
+        }
+
+        return journal.Last(JournalEntry.StageStarted, stage) != null ? "running" : "pending";
+    }
+}
