@@ -42,37 +42,22 @@ public class PerfCommandTests
     }
 
     [Fact]
-    public void The_cluster_measure_is_a_hook_whose_times_give_the_ratio()
+    public void The_cluster_measure_runs_real_node_processes()
     {
         using var dir = new TempDir();
-        ClusterStageRequest? seen = null;
-        var settings = new PerfSettings
-        {
-            Shape = new ModelShape(64, 128, 2, 4, 4096, 0),
-            Samples = 2,
-            SeqLen = 32,
-            Compute = ComputeOptions.Default,
-            Threads = 1,
-            Repeat = 1,
-            ClusterNodes = 2,
-            Run7B = false,
-            WorkRoot = dir.Path,
-        };
-        var bench = new PerfBench(settings)
-        {
-            ClusterStage = request =>
-            {
-                seen = request;
-                Assert.True(File.Exists(Path.Combine(request.ModelDirectory, "model.safetensors")));
-                return new ClusterStageTimes(InProcessSeconds: 2, ClusterSeconds: 3);
-            },
-        };
+        var report = dir.File("perf.json");
 
-        var json = bench.Run();
+        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
 
-        Assert.Equal(2, seen!.Nodes);
-        Assert.Equal(1.5, json["cluster_over_inprocess"]!.GetValue<double>());
-        Assert.Equal(3, json["cluster"]!["cluster_stage_seconds"]!.GetValue<double>());
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();
+        var cluster = json["cluster"]!;
+        Assert.Equal(2, cluster["nodes"]!.GetValue<int>());
+        Assert.Equal(4, cluster["samples"]!.GetValue<int>());
+        var ratio = cluster["cluster_stage_seconds"]!.GetValue<double>() / cluster["inprocess_stage_seconds"]!.GetValue<double>();
+        Assert.Equal(ratio, json["cluster_over_inprocess"]!.GetValue<double>(), 9);
+        Assert.Contains("2 nodes", result.Stderr);
+        Assert.Equal([report], Directory.GetFileSystemEntries(dir.Path));
     }
 
     [Fact]

@@ -25,13 +25,14 @@ public static class PerfCommand
         var heads = new Option<int>("--heads") { Description = "attention heads of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Heads };
         var vocab = new Option<int>("--vocab") { Description = "vocabulary of the generated model (at least the tokenizer's 4096)", DefaultValueFactory = _ => PerfSettings.DefaultShape.Vocab };
         var nodes = new Option<int>("--nodes") { Description = "node processes of the cluster comparison", DefaultValueFactory = _ => 3 };
+        var clusterSamples = new Option<int>("--cluster-samples") { Description = "calibration samples of the cluster comparison", DefaultValueFactory = _ => PerfSettings.DefaultClusterSamples };
         var skipCluster = new Option<bool>("--skip-cluster") { Description = "skip the in-process against cluster comparison" };
         var skip7b = new Option<bool>("--skip-7b") { Description = "skip the peak-memory run on a generated LLaMA-7B-shaped checkpoint (13 GB on disk)" };
         var bigMethod = new Option<string>("--7b-method") { Description = "method of the 7B-shaped run: wanda (needs 30 GB of disk) or copal (its fp32 accumulator needs 60 GB)", DefaultValueFactory = _ => "wanda" };
         var work = new Option<string?>("--work") { Description = "folder for the generated checkpoints, deleted afterwards (default: the system temp folder)" };
         var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, cluster overhead, 7B-shaped peak memory")
         {
-            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, skipCluster, skip7b, bigMethod, work,
+            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, work,
         };
         command.SetAction(result =>
         {
@@ -46,6 +47,7 @@ public static class PerfCommand
                 Threads = result.GetValue(threads) ?? Environment.ProcessorCount,
                 Repeat = result.GetValue(repeat),
                 ClusterNodes = result.GetValue(skipCluster) ? 0 : result.GetValue(nodes),
+                ClusterSamples = result.GetValue(clusterSamples),
                 Run7B = !result.GetValue(skip7b),
                 Method7B = PruneOptions.ParseMethod(result.GetValue(bigMethod)!),
                 WorkRoot = result.GetValue(work) ?? Path.GetTempPath(),
