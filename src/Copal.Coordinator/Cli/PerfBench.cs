@@ -66,7 +66,7 @@ public sealed record PerfSettings
     {
         if (Samples < 1 || SeqLen < 2 || Repeat < 1 || ClusterNodes < 0 || ClusterSamples < 1)
         {
-            throw new CopalInputException("--samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
+            throw new CopalInputException("--samples, --cluster-samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
         }
 
         if (Shape.Hidden < 2 || Shape.Intermediate < 1 || Shape.Layers < 1 || Shape.Heads < 1)

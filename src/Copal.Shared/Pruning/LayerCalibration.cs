@@ -49,8 +49,9 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
 
         using var phase = PhaseClock.Measure(PhaseClock.Importance);
         using var scope = NewDisposeScope();
-        var computeDType = metric.AcceptsComputeDType;
-        var x = computeDType ? Rows(input) : Rows32(input);
+        // The metric's operands: as the forward made them, or in float32.
+        Tensor Operand(Tensor t) => metric.AcceptsComputeDType ? Rows(t) : Rows32(t);
+        var x = Operand(input);
         var observed = new List<ObservedLinear>(linears.Count);
         for (var j = 0; j < linears.Count; j++)
         {
@@ -63,8 +64,7 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
             Tensor? y = null;
             if (metric.UsesOutput)
             {
-                y = forwardUsesScored ? (computeDType ? Rows(outputs[j]) : Rows32(outputs[j]))
-                    : nn.functional.linear(x, x.dtype == ScalarType.Float32 ? Weight32(index) : scored.Linears[index]);
+                y = forwardUsesScored ? Operand(outputs[j]) : nn.functional.linear(x, x.dtype == ScalarType.Float32 ? Weight32(index) : scored.Linears[index]);
             }
 
             observed.Add(new ObservedLinear(statistic, Weight32(index), y, new CalibrationSite(stage, layer, index, BatchStart)));

@@ -47,8 +47,11 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
     public double ExpectedSparsity(long outFeatures, long inFeatures) => Pattern is { } p
         ? (double)p.N / p.M
         : Group == MaskGroup.Row
-            ? Math.Floor(inFeatures * Sparsity) / inFeatures
-            : Math.Floor(outFeatures * inFeatures * Sparsity) / (outFeatures * inFeatures);
+            ? (double)PrunedOf(inFeatures, Sparsity) / inFeatures
+            : (double)PrunedOf(outFeatures * inFeatures, Sparsity) / (outFeatures * inFeatures);
+
+    /// <summary>How many of a comparison group's <paramref name="entries"/> are pruned: floor(entries x sparsity), exactly.</summary>
+    public static long PrunedOf(long entries, double sparsity) => (long)Math.Floor(entries * sparsity);
 
     /// <summary>Refuses shapes the pattern cannot tile.</summary>
     public void Check(string linear, long inFeatures)
@@ -75,7 +78,7 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
 
     public static Tensor RowKeepMask(Tensor scores, double sparsity)
     {
-        var prune = (long)Math.Floor(scores.shape[1] * sparsity);
+        var prune = PrunedOf(scores.shape[1], sparsity);
         if (RowSelection.Supports(scores))
         {
             return RowSelection.KeepMask(scores, prune);
@@ -101,7 +104,7 @@ public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pat
     public static Tensor MatrixKeepMask(Tensor scores, double sparsity)
     {
         var flat = scores.reshape(1, -1);
-        var prune = (long)Math.Floor(flat.shape[1] * sparsity);
+        var prune = PrunedOf(flat.shape[1], sparsity);
         using var scope = NewDisposeScope();
         var keep = RowSelection.Supports(flat) ? RowSelection.KeepMask(flat, prune) : prune == 0 ? ones_like(flat, ScalarType.Bool) : KeepLargest(flat, prune);
         return keep.view(scores.shape).MoveToOuterDisposeScope();

@@ -34,8 +34,7 @@ public abstract class ScoreMetric : IImportanceMetric
         if (policy.Pattern is null && policy.Group == MaskGroup.Row && RowSelection.Supports(weight))
         {
             // The row mask without building scores or a mask: selected and zeroed in place.
-            var prune = (long)Math.Floor(weight.shape[1] * policy.Sparsity);
-            if (PruneRows(weight, accumulated, prune))
+            if (PruneRows(weight, accumulated, MaskPolicy.PrunedOf(weight.shape[1], policy.Sparsity)))
             {
                 return weight.alias();
             }
