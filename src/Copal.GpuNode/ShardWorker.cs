@@ -12,7 +12,7 @@ namespace Copal.GpuNode;
 /// <summary>
 /// Serves one assignment: reads frames from the node's data listener, runs them through the
 /// shard engine, and sends results on (next node) or reports them (last node). All tensor work
-/// happens on this worker's own task, never on an actor thread. Frames of an older epoch are
+/// happens on this worker's own thread, never on an actor thread. Frames of an older epoch are
 /// late leftovers of an abandoned attempt and are dropped.
 /// </summary>
 public sealed class ShardWorker : IAsyncDisposable
@@ -56,7 +56,7 @@ public sealed class ShardWorker : IAsyncDisposable
             next = await ActivationSender.ConnectAsync(host, assignment.NextPort, TimeSpan.FromSeconds(30), stop.Token);
         }
 
-        loop = Task.Factory.StartNew(() => RunAsync(listener), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        loop = ComputeThread.Run($"shard {engine.Range}", () => RunAsync(listener));
     }
 
     private async Task RunAsync(ActivationListener listener)

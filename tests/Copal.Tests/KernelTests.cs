@@ -13,6 +13,8 @@ public class KernelTests
     [InlineData(300, 136, 200, AbsGemm.Implementation.Own)]
     [InlineData(513, 130, 1030, AbsGemm.Implementation.Own)]
     [InlineData(513, 130, 1030, AbsGemm.Implementation.Torch)]
+    [InlineData(37, 19, 45, AbsGemm.Implementation.Bf16)]
+    [InlineData(513, 130, 1030, AbsGemm.Implementation.Bf16)]
     public void The_importance_gemm_adds_abs_y_transposed_times_abs_x(int tokens, int outFeatures, int inFeatures, AbsGemm.Implementation kernel)
     {
         using var scope = NewDisposeScope();
@@ -24,15 +26,18 @@ public class KernelTests
 
         AbsGemm.Accumulate(x, ys.Zip(statistics).ToList(), kernel);
 
+        // Operands rounded to bfloat16 (8 significant bits) leave about 2^-9 / sqrt(tokens) relative error in each sum.
+        var tolerance = kernel == AbsGemm.Implementation.Bf16 ? 2e-3 : 1e-5;
         for (var j = 0; j < ys.Length; j++)
         {
-            Assert.True(statistics[j].allclose(expected[j], rtol: 1e-5, atol: 1e-4), $"output {j} differs from addmm");
+            Assert.True(statistics[j].allclose(expected[j], rtol: tolerance, atol: tolerance), $"output {j} differs from addmm");
         }
     }
 
     [Theory]
     [InlineData(AbsGemm.Implementation.Own)]
     [InlineData(AbsGemm.Implementation.Torch)]
+    [InlineData(AbsGemm.Implementation.Bf16)]
     public void The_importance_gemm_gives_the_same_bits_whatever_the_threads(AbsGemm.Implementation kernel)
     {
         using var scope = NewDisposeScope();
@@ -53,6 +58,33 @@ public class KernelTests
         finally
         {
             set_num_threads(threads);
+        }
+    }
+
+    [Theory]
+    [InlineData(ImportancePrecision.Float32, ScalarType.Float32)]
+    [InlineData(ImportancePrecision.Float32, ScalarType.BFloat16)]
+    [InlineData(ImportancePrecision.BFloat16, ScalarType.Float32)]
+    [InlineData(ImportancePrecision.BFloat16, ScalarType.BFloat16)]
+    public void The_importance_gemm_sums_operands_of_the_chosen_precision_in_float32(ImportancePrecision precision, ScalarType operands)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(13);
+        var x = randn([600, 300], generator: generator).to_type(operands);
+        var y = randn([600, 200], generator: generator).to_type(operands);
+        var statistic = zeros(200, 300);
+
+        // Whichever kernel runs here, the result is the float64 sum of the operands as rounded to that precision.
+        var rounding = precision == ImportancePrecision.BFloat16 ? ScalarType.BFloat16 : operands;
+        var expected = y.to_type(rounding).to_type(ScalarType.Float64).abs().t().matmul(x.to_type(rounding).to_type(ScalarType.Float64).abs());
+        AbsGemm.Accumulate(x, [(y, statistic)], precision);
+
+        Assert.True(statistic.to_type(ScalarType.Float64).allclose(expected, rtol: 1e-5, atol: 1e-4));
+        if (precision == ImportancePrecision.BFloat16 && operands == ScalarType.Float32)
+        {
+            // The rounding happened: float32 operands give a measurably different sum.
+            var exact = y.to_type(ScalarType.Float64).abs().t().matmul(x.to_type(ScalarType.Float64).abs());
+            Assert.False(statistic.to_type(ScalarType.Float64).allclose(exact, rtol: 1e-5, atol: 1e-4));
         }
     }
 

@@ -25,6 +25,12 @@ public static class CommonOptions
 
     public static Option<int?> Threads() => new("--threads") { Description = "torch intra-op threads (default: all cores)" };
 
+    public static Option<string> ImportancePrecision() => new("--importance-precision")
+    {
+        Description = "operands of COPAL's importance GEMM: auto (bfloat16 where the CPU has AMX, else float32), float32 or bfloat16",
+        DefaultValueFactory = _ => "auto",
+    };
+
     public static Option<LogEventLevel> LogLevel() => new("--log-level") { Description = "Verbose, Debug, Information, Warning, Error", DefaultValueFactory = _ => LogEventLevel.Information, Recursive = true };
 
     public static Option<string?> LogFile() => new("--log-file") { Description = "also write JSON log events to this file", Recursive = true };
@@ -50,6 +56,16 @@ public static class CommonOptions
 
         return items;
     }
+
+    public static Pruning.ImportancePrecision ParseImportancePrecision(string text) => text switch
+    {
+        "auto" => Pruning.AbsGemm.FastBFloat16 ? Pruning.ImportancePrecision.BFloat16 : Pruning.ImportancePrecision.Float32,
+        "float32" or "fp32" => Pruning.ImportancePrecision.Float32,
+        "bfloat16" or "bf16" => Pruning.ImportancePrecision.BFloat16,
+        _ => throw new CopalInputException($"--importance-precision must be auto, float32 or bfloat16, got '{text}'"),
+    };
+
+    public static string PrecisionName(Pruning.ImportancePrecision precision) => precision.ToString().ToLowerInvariant();
 
     public static ComputeOptions Compute(string dtype, int batchSize, int? threads)
     {

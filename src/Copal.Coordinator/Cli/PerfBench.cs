@@ -35,6 +35,8 @@ public sealed record PerfSettings
 
     public required int Threads { get; init; }
 
+    public ImportancePrecision ImportancePrecision { get; init; }
+
     public int Repeat { get; init; } = 3;
 
     /// <summary>Node processes of the cluster comparison; 0 skips it.</summary>
@@ -87,7 +89,7 @@ public sealed record PerfSettings
 }
 
 /// <summary>One stage of the same run, timed in one process and on cluster nodes (report.json stages[].seconds).</summary>
-public sealed record ClusterStageRequest(string ModelDirectory, string WorkDirectory, int Nodes, int Samples, int SeqLen, ComputeOptions Compute, int Threads, int Rounds);
+public sealed record ClusterStageRequest(string ModelDirectory, string WorkDirectory, int Nodes, int Samples, int SeqLen, ComputeOptions Compute, int Threads, ImportancePrecision Precision, int Rounds);
 
 public sealed record ClusterStageTimes(double InProcessSeconds, double ClusterSeconds);
 
@@ -150,7 +152,7 @@ public sealed class PerfBench(PerfSettings settings)
         }
 
         var microTokens = (long)Math.Min(compute.BatchSize, settings.Samples) * settings.SeqLen;
-        var (matmul, importance) = GemmRates(model.Config, microTokens, compute.DType);
+        var (matmul, importance) = GemmRates(model.Config, microTokens, compute.DType, settings.ImportancePrecision);
         var forwardFlops = ForwardFlops(model.Config, settings.Samples, settings.SeqLen);
         var json = new JsonObject
         {
@@ -169,6 +171,7 @@ public sealed class PerfBench(PerfSettings settings)
             ["batch_size"] = compute.BatchSize,
             ["threads"] = settings.Threads,
             ["dtype"] = PerfCommand.DTypeName(compute.DType),
+            ["importance_precision"] = CommonOptions.PrecisionName(settings.ImportancePrecision),
             ["repeat"] = settings.Repeat,
             ["forward_seconds"] = forward,
             ["forward_tokens_per_s"] = tokens / forward,
@@ -189,7 +192,7 @@ public sealed class PerfBench(PerfSettings settings)
         json["cluster_over_inprocess"] = null;
         if (settings.ClusterNodes > 0)
         {
-            var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.ClusterSamples, settings.SeqLen, compute, settings.Threads, Math.Min(settings.Repeat, 2));
+            var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.ClusterSamples, settings.SeqLen, compute, settings.Threads, settings.ImportancePrecision, Math.Min(settings.Repeat, 2));
             Directory.CreateDirectory(request.WorkDirectory);
             Log.Information("Timing a copal stage in one process and on {Nodes} node processes", settings.ClusterNodes);
             var times = ClusterStage(request);
@@ -225,6 +228,7 @@ public sealed class PerfBench(PerfSettings settings)
         Mask = new MaskPolicy(0.5, PruningSettings.DefaultGroup(method), null),
         Samples = settings.Samples,
         SeqLen = settings.SeqLen,
+        ImportancePrecision = method == PruningMethod.Copal ? settings.ImportancePrecision : ImportancePrecision.Float32,
     };
 
     /// <summary>One dense forward of the samples through every decoder layer, loading each layer as a stage does.</summary>
@@ -302,12 +306,12 @@ public sealed class PerfBench(PerfSettings settings)
     /// GFLOP/s of a plain matmul x W^T and of the COPAL importance accumulation |Y|^T |X| (the
     /// engine's own code) at the shapes of one decoder layer's linears for one micro-batch.
     /// </summary>
-    private static (double Matmul, double Importance) GemmRates(LlamaConfig config, long tokens, ScalarType dtype)
+    private static (double Matmul, double Importance) GemmRates(LlamaConfig config, long tokens, ScalarType dtype, ImportancePrecision precision)
     {
         using var noGrad = no_grad();
         double flops = 0, matmulSeconds = 0, importanceSeconds = 0;
         using var generator = new Generator(7);
-        var metric = new CopalMetric(Perturbation.Relative);
+        var metric = new CopalMetric(Perturbation.Relative, precision);
         foreach (var group in LlamaLinear.SharedInputs)
         {
             using var scope = NewDisposeScope();
@@ -367,7 +371,7 @@ public sealed class PerfBench(PerfSettings settings)
                     "--samples", request.Samples.ToString(CultureInfo.InvariantCulture), "--seqlen", request.SeqLen.ToString(CultureInfo.InvariantCulture),
                     "--eval-windows", "1", "--batch-size", request.Compute.BatchSize.ToString(CultureInfo.InvariantCulture),
                     "--threads", request.Threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(request.Compute.DType),
-                    "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
+                    "--importance-precision", CommonOptions.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
                 ],
                 null);
             var report = JsonNode.Parse(File.ReadAllText(reportPath))!;
@@ -492,7 +496,7 @@ public sealed class PerfBench(PerfSettings settings)
         text.AppendLine(CultureInfo.InvariantCulture, $"| forward / matmul | {Value("forward_over_matmul")} |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| copal stage / dense forward | {Value("copal_stage_over_forward")} (target <= 1.8) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage / dense forward | {Value("wanda_stage_over_forward")} (target <= 1.2) |");
-        text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7), {perf["importance_precision"]} operands |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} |");
         var peak = perf["peak_rss_7b_bytes"];
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : PerfCommand.Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");

@@ -29,10 +29,11 @@ public static class PerfCommand
         var skipCluster = new Option<bool>("--skip-cluster") { Description = "skip the in-process against cluster comparison" };
         var skip7b = new Option<bool>("--skip-7b") { Description = "skip the peak-memory run on a generated LLaMA-7B-shaped checkpoint (13 GB on disk)" };
         var bigMethod = new Option<string>("--7b-method") { Description = "method of the 7B-shaped run: wanda (needs 30 GB of disk) or copal (its fp32 accumulator needs 60 GB)", DefaultValueFactory = _ => "wanda" };
+        var precision = CommonOptions.ImportancePrecision();
         var work = new Option<string?>("--work") { Description = "folder for the generated checkpoints, deleted afterwards (default: the system temp folder)" };
         var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, cluster overhead, 7B-shaped peak memory")
         {
-            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, work,
+            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, precision, work,
         };
         command.SetAction(result =>
         {
@@ -45,6 +46,7 @@ public static class PerfCommand
                 SeqLen = result.GetValue(seqLen),
                 Compute = compute,
                 Threads = result.GetValue(threads) ?? Environment.ProcessorCount,
+                ImportancePrecision = CommonOptions.ParseImportancePrecision(result.GetValue(precision)!),
                 Repeat = result.GetValue(repeat),
                 ClusterNodes = result.GetValue(skipCluster) ? 0 : result.GetValue(nodes),
                 ClusterSamples = result.GetValue(clusterSamples),

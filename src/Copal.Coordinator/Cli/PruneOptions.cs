@@ -24,7 +24,9 @@ public sealed class PruneOptions
 
     public Option<double> Epsilon { get; } = new("--epsilon") { Description = "scale E of the gaussian perturbation", DefaultValueFactory = _ => 0.01 };
 
-    public IEnumerable<Option> All => [Sparsity, Pattern, Group, Samples, Propagate, Sampling, Seed, Perturbation, Epsilon];
+    public Option<string> ImportancePrecision { get; } = CommonOptions.ImportancePrecision();
+
+    public IEnumerable<Option> All => [Sparsity, Pattern, Group, Samples, Propagate, Sampling, Seed, Perturbation, Epsilon, ImportancePrecision];
 
     public static PruningMethod ParseMethod(string text) => text switch
     {
@@ -71,6 +73,7 @@ public sealed class PruneOptions
             throw new CopalInputException($"--eval-windows must be at least 1, got {evalWindows}");
         }
 
+        var precision = CommonOptions.ParseImportancePrecision(result.GetValue(ImportancePrecision)!);
         return new PruningSettings
         {
             Method = method,
@@ -88,6 +91,9 @@ public sealed class PruneOptions
             SamplingSeed = result.GetValue(Seed),
             Perturbation = ParsePerturbation(result),
             EvalWindows = evalWindows,
+
+            // Only COPAL has the GEMM; other methods keep the default so their settings do not depend on the CPU.
+            ImportancePrecision = method == PruningMethod.Copal ? precision : Pruning.ImportancePrecision.Float32,
         };
     }
 

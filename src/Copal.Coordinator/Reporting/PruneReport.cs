@@ -53,6 +53,7 @@ public static class PruneReport
         target["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant();
         target["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null;
         target["eval_windows"] = s.EvalWindows;
+        target["importance_precision"] = s.Method == PruningMethod.Copal ? Cli.CommonOptions.PrecisionName(s.ImportancePrecision) : null;
         target["dtype"] = compute.DType.ToString();
         target["batch_size"] = compute.BatchSize;
     }

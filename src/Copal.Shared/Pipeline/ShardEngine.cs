@@ -37,7 +37,7 @@ public sealed class ShardEngine : IDisposable
         Range = range;
         this.settings = settings;
         this.compute = compute;
-        metric = Metrics.For(settings.Method, settings.Perturbation);
+        metric = Metrics.For(settings);
         rope = new RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, Math.Max(settings.SeqLen, 1), compute.DType);
     }
 

@@ -37,7 +37,7 @@ public sealed record PruneRunResult(IReadOnlyList<PerplexityResult> Dense, IRead
 /// <param name="pipelineFactory">Makes the pipeline on first use (after preflight checks); null: in this process.</param>
 public sealed class ContinualPruner(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, PruningSettings settings, ComputeOptions compute, Func<IPruningPipeline>? pipelineFactory = null) : IDisposable
 {
-    private readonly IImportanceMetric metric = Metrics.Metrics.For(settings.Method, settings.Perturbation);
+    private readonly IImportanceMetric metric = Metrics.Metrics.For(settings);
     private readonly Dictionary<(string, Split), int[]> tokens = new();
     private IPruningPipeline? pipelineInstance;
 

@@ -51,6 +51,17 @@ public sealed record Perturbation(PerturbationModel Model, double Epsilon, long 
     public static Perturbation Relative { get; } = new(PerturbationModel.Relative, 0, 0);
 }
 
+/// <summary>
+/// Precision of the operands |Y| and |X| of COPAL's importance GEMM; the sums are float32 either
+/// way. bfloat16 rounds each operand to 8 significant bits (the goldens still hold) and runs about
+/// twice as fast where the CPU has AMX.
+/// </summary>
+public enum ImportancePrecision
+{
+    Float32,
+    BFloat16,
+}
+
 /// <summary>Everything that decides the numbers of a continual pruning run.</summary>
 public sealed record PruningSettings
 {
@@ -73,6 +84,8 @@ public sealed record PruningSettings
     public Perturbation Perturbation { get; init; } = Perturbation.Relative;
 
     public int? EvalWindows { get; init; }
+
+    public ImportancePrecision ImportancePrecision { get; init; } = ImportancePrecision.Float32;
 
     public static Propagation DefaultPropagation(PruningMethod method) =>
         method == PruningMethod.Copal ? Propagation.Dense : Propagation.Pruned;

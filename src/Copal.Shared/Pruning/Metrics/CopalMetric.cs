@@ -9,14 +9,14 @@ namespace Copal.Pruning.Metrics;
 /// ([out, in]); folding multiplies it by |W|. For the relative model dy = 2 eps y, and the
 /// constant factor is dropped (it changes no ranking).
 /// </summary>
-public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
+public sealed class CopalMetric(Perturbation perturbation, ImportancePrecision precision) : ScoreMetric
 {
     public override string Name => "copal";
 
     public override bool UsesOutput => perturbation.Model == PerturbationModel.Relative;
 
-    // |Y|^T |X| straight from the forward's tensors: in bfloat16 runs the GEMM runs in bfloat16 too
-    // (2-4x faster than float32 on CPUs with AMX or AVX512-BF16 and on GPUs), into float32 statistics.
+    // |Y|^T |X| straight from the forward's tensors: in bfloat16 runs the operands are bfloat16
+    // already, and the GEMM takes them as they are where that is faster (AMX), into float32 statistics.
     public override bool AcceptsComputeDType => UsesOutput;
 
     public Perturbation Perturbation => perturbation;
@@ -31,7 +31,7 @@ public sealed class CopalMetric(Perturbation perturbation) : ScoreMetric
             : GaussianOutputChange(l.Weight, x, l.Site), l.Statistic)).ToList();
 
         // One extra GEMM per shared input: [out, tokens] x [tokens, in] for every linear reading x.
-        AbsGemm.Accumulate(x, outputChanges);
+        AbsGemm.Accumulate(x, outputChanges, precision);
     }
 
     /// <summary>dy = dW x + W dx with dW = E |W| . xi and dx = E |x| . zeta, seeded by the site.</summary>

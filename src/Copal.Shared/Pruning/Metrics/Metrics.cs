@@ -3,11 +3,11 @@ namespace Copal.Pruning.Metrics;
 /// <summary>The metric plug-in for each method.</summary>
 public static class Metrics
 {
-    public static IImportanceMetric For(PruningMethod method, Perturbation perturbation) => method switch
+    public static IImportanceMetric For(PruningSettings settings) => settings.Method switch
     {
         PruningMethod.Magnitude => new MagnitudeMetric(),
         PruningMethod.Wanda => new WandaMetric(),
         PruningMethod.SparseGpt => new SparseGptMetric(),
-        _ => new CopalMetric(perturbation),
+        _ => new CopalMetric(settings.Perturbation, settings.ImportancePrecision),
     };
 }
