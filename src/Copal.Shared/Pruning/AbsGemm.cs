@@ -64,7 +64,7 @@ public static unsafe partial class AbsGemm
     /// True where MKL's bfloat16 GEMM runs on AMX tiles and so beats the float32 kernels; elsewhere
     /// (measured on AMD with AVX512-BF16: half the own kernel's rate) bfloat16 operands are widened.
     /// </summary>
-    public static bool FastBFloat16 { get; } = HasAmxBFloat16();
+    private static bool FastBFloat16 { get; } = HasAmxBFloat16();
 
     /// <summary>
     /// For each j: outputs[j].C += |outputs[j].A|^T |x| with operands of the given precision (or

@@ -53,8 +53,9 @@ public sealed record Perturbation(PerturbationModel Model, double Epsilon, long 
 
 /// <summary>
 /// Precision of the operands |Y| and |X| of COPAL's importance GEMM; the sums are float32 either
-/// way. bfloat16 rounds each operand to 8 significant bits (the goldens still hold) and runs about
-/// twice as fast where the CPU has AMX.
+/// way. bfloat16 rounds each operand to 8 significant bits: every golden perplexity stays within
+/// 0.5%, but backward transfer moves by up to 0.05, so float32 is the default. Where the CPU has
+/// AMX, bfloat16 runs the GEMM about twice as fast.
 /// </summary>
 public enum ImportancePrecision
 {
