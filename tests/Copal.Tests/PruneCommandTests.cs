@@ -23,6 +23,7 @@ public class PruneCommandTests
         }
 
         Assert.Equal(0.5, root.GetProperty("achieved_sparsity").GetDouble());
+        Assert.Equal("float32", root.GetProperty("importance_precision").GetString());
         Assert.True(File.Exists(Path.Combine(outDir, "report.md")));
         Assert.True(File.Exists(Path.Combine(outDir, "report.perplexity.png")));
 
@@ -50,6 +51,7 @@ public class PruneCommandTests
         { ["--method", "obs"], "unknown method" },
         { ["--strategy", "forget"], "unknown strategy" },
         { ["--seqlen", "300"], "max_position_embeddings" },
+        { ["--importance-precision", "fp8"], "--importance-precision" },
     };
 
     [Theory]

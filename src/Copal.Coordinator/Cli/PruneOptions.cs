@@ -92,7 +92,7 @@ public sealed class PruneOptions
             Perturbation = ParsePerturbation(result),
             EvalWindows = evalWindows,
 
-            // Only COPAL has the GEMM; other methods keep the default so their settings do not depend on the CPU.
+            // Only COPAL has the GEMM; the other methods' settings keep the default whatever was asked.
             ImportancePrecision = method == PruningMethod.Copal ? precision : Pruning.ImportancePrecision.Float32,
         };
     }

@@ -11,14 +11,15 @@ namespace Copal.Pruning;
 /// The COPAL importance accumulation C_j += |A_j|^T |X| for the linears that share one input X
 /// [tokens, in] (A_j [tokens, out_j], C_j [out_j, in] float32, contiguous): one GEMM per shared
 /// input and micro-batch. With bfloat16 operands on CPUs with AMX it calls MKL's bfloat16 GEMM,
-/// which sums in float32 straight into C. Otherwise, in float32: on CPUs with AVX-512 it runs its own blocked kernel, which takes the absolute
-/// values while packing (no |X| or |A| tensors) and adds into C in place; libtorch's float32 GEMM
-/// (MKL) stays on AVX2 on AMD processors and reaches about half the rate. |X| is packed once per
-/// call (threads split it); then threads take row blocks of the C_j as they free up, so a core
-/// slowed by other work does not hold the other back. Each element of C is summed in a fixed
-/// order (token chunks of at most <see cref="MaxChunk"/>, ascending, each summed in a register
-/// before it is added) whatever the number of threads, so results are reproducible bit for bit.
-/// Elsewhere (no AVX-512, CUDA) and on Intel CPUs (see <see cref="Float32Kernel"/>) it uses addmm_.
+/// which sums in float32 straight into C. Otherwise it works in float32: on CPUs with AVX-512 it
+/// runs its own blocked kernel, which takes the absolute values while packing (no |X| or |A|
+/// tensors) and adds into C in place; libtorch's float32 GEMM (MKL) stays on AVX2 on AMD
+/// processors and reaches about half the rate. |X| is packed once per call (threads split it);
+/// then threads take row blocks of the C_j as they free up, so a core slowed by other work does
+/// not hold the other back. Each element of C is summed in a fixed order (token chunks of at most
+/// <see cref="MaxChunk"/>, ascending, each summed in a register before it is added) whatever the
+/// number of threads, so results are reproducible bit for bit. Elsewhere (no AVX-512, CUDA) and
+/// on Intel CPUs (see <see cref="Float32Kernel"/>) it uses addmm_.
 /// </summary>
 public static unsafe partial class AbsGemm
 {
