@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Akka.Actor;
 using Copal.Cluster;
@@ -67,28 +68,26 @@ public sealed class ClusterPipeline : IPruningPipeline
     {
         var settingsJson = WireJson.Serialize(settings);
         var computeJson = WireJson.Serialize(compute);
+        using var abandon = new CancellationTokenSource();
         var replies = new List<Task<object>>();
         for (var i = 0; i < shards.Count; i++)
         {
             var (node, shard) = shards[i];
             var next = i + 1 < shards.Count ? shards[i + 1].Node.Registration : null;
             var assign = new AssignShard(runId, epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson, next?.DataHost, next?.DataPort ?? 0, inboxActor);
-            replies.Add(node.Actor.Ask<object>(assign, limits.NodeTimeout));
+            replies.Add(node.Actor.Ask<object>(assign, abandon.Token));
         }
 
-        for (var i = 0; i < replies.Count; i++)
+        if (!Blocking.Completes(Task.WhenAll(replies), limits.NodeTimeout))
         {
-            object reply;
-            try
-            {
-                reply = Blocking.Wait(() => replies[i]);
-            }
-            catch (AskTimeoutException)
-            {
-                throw new ClusterRunException($"node {shards[i].Node.NodeId} did not accept its shard within {limits.NodeTimeout}");
-            }
+            abandon.Cancel();
+            var silent = shards.Where((_, i) => !replies[i].IsCompletedSuccessfully).Select(s => s.Node.NodeId);
+            throw new ClusterRunException($"node {string.Join(", ", silent)} did not accept its shard within {limits.NodeTimeout}");
+        }
 
-            if (reply is NodeFailed failed)
+        foreach (var reply in replies)
+        {
+            if (reply.GetAwaiter().GetResult() is NodeFailed failed)
             {
                 throw new ClusterRunException($"node {failed.NodeId} refused its shard: {failed.Reason}");
             }
@@ -220,19 +219,18 @@ public sealed class ClusterPipeline : IPruningPipeline
     /// <summary>Waits for the next matching report; a node failure or silence ends the run with its reason.</summary>
     private T Await<T>(string what, Func<T, bool> matches)
     {
-        using var timeout = new CancellationTokenSource(limits.NodeTimeout);
+        var waited = Stopwatch.StartNew();
         while (true)
         {
-            object message;
-            try
+            using var abandon = new CancellationTokenSource();
+            var read = inbox.ReadAsync(abandon.Token).AsTask();
+            if (!Blocking.Completes(read, limits.NodeTimeout - waited.Elapsed))
             {
-                message = Blocking.Wait(() => inbox.ReadAsync(timeout.Token).AsTask());
-            }
-            catch (OperationCanceledException)
-            {
+                abandon.Cancel();
                 throw new ClusterRunException($"no node answered within {limits.NodeTimeout} while waiting for {what}");
             }
 
+            var message = read.GetAwaiter().GetResult();
             switch (message)
             {
                 case T t when matches(t):
