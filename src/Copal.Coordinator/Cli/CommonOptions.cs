@@ -64,8 +64,6 @@ public static class CommonOptions
         _ => throw new CopalInputException($"--importance-precision must be float32 or bfloat16, got '{text}'"),
     };
 
-    public static string PrecisionName(Pruning.ImportancePrecision precision) => precision.ToString().ToLowerInvariant();
-
     public static ComputeOptions Compute(string dtype, int batchSize, int? threads)
     {
         if (batchSize < 1)

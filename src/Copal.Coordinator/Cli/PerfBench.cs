@@ -175,7 +175,7 @@ public sealed class PerfBench(PerfSettings settings)
             ["batch_size"] = compute.BatchSize,
             ["threads"] = settings.Threads,
             ["dtype"] = PerfCommand.DTypeName(compute.DType),
-            ["importance_precision"] = CommonOptions.PrecisionName(settings.ImportancePrecision),
+            ["importance_precision"] = PruneReport.PrecisionName(settings.ImportancePrecision),
             ["repeat"] = settings.Repeat,
             ["forward_seconds"] = forward,
             ["forward_tokens_per_s"] = tokens / forward,
@@ -237,7 +237,7 @@ public sealed class PerfBench(PerfSettings settings)
         Mask = new MaskPolicy(0.5, PruningSettings.DefaultGroup(method), null),
         Samples = settings.Samples,
         SeqLen = settings.SeqLen,
-        ImportancePrecision = method == PruningMethod.Copal ? settings.ImportancePrecision : ImportancePrecision.Float32,
+        ImportancePrecision = PruningSettings.PrecisionFor(method, settings.ImportancePrecision),
     };
 
     /// <summary>One dense forward of the samples through every decoder layer, loading each layer as a stage does.</summary>
@@ -380,7 +380,7 @@ public sealed class PerfBench(PerfSettings settings)
                     "--samples", request.Samples.ToString(CultureInfo.InvariantCulture), "--seqlen", request.SeqLen.ToString(CultureInfo.InvariantCulture),
                     "--eval-windows", "1", "--batch-size", request.Compute.BatchSize.ToString(CultureInfo.InvariantCulture),
                     "--threads", request.Threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(request.Compute.DType),
-                    "--importance-precision", CommonOptions.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
+                    "--importance-precision", PruneReport.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
                 ],
                 null);
             var report = JsonNode.Parse(File.ReadAllText(reportPath))!;

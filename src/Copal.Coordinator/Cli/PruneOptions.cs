@@ -93,7 +93,7 @@ public sealed class PruneOptions
             EvalWindows = evalWindows,
 
             // Only COPAL has the GEMM; the other methods' settings keep the default whatever was asked.
-            ImportancePrecision = method == PruningMethod.Copal ? precision : Pruning.ImportancePrecision.Float32,
+            ImportancePrecision = PruningSettings.PrecisionFor(method, precision),
         };
     }
 

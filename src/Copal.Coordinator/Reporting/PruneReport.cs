@@ -53,7 +53,7 @@ public static class PruneReport
         target["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant();
         target["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null;
         target["eval_windows"] = s.EvalWindows;
-        target["importance_precision"] = s.Method == PruningMethod.Copal ? Cli.CommonOptions.PrecisionName(s.ImportancePrecision) : null;
+        target["importance_precision"] = PruningSettings.HasImportanceGemm(s.Method) ? PrecisionName(s.ImportancePrecision) : null;
         target["dtype"] = compute.DType.ToString();
         target["batch_size"] = compute.BatchSize;
     }
@@ -82,6 +82,8 @@ public static class PruneReport
     }
 
     public static string MethodName(PruningMethod m) => m == PruningMethod.SparseGpt ? "sparsegpt" : m.ToString().ToLowerInvariant();
+
+    public static string PrecisionName(ImportancePrecision precision) => precision.ToString().ToLowerInvariant();
 
     public static string GroupName(MaskPolicy mask) => mask.Pattern != null ? "nm" : mask.Group switch
     {

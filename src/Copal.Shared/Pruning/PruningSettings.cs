@@ -88,6 +88,13 @@ public sealed record PruningSettings
 
     public ImportancePrecision ImportancePrecision { get; init; } = ImportancePrecision.Float32;
 
+    /// <summary>Whether the method has an importance GEMM whose operands <see cref="ImportancePrecision"/> rounds: only COPAL's.</summary>
+    public static bool HasImportanceGemm(PruningMethod method) => method == PruningMethod.Copal;
+
+    /// <summary>The precision a run of <paramref name="method"/> uses when <paramref name="requested"/> is asked for.</summary>
+    public static ImportancePrecision PrecisionFor(PruningMethod method, ImportancePrecision requested) =>
+        HasImportanceGemm(method) ? requested : ImportancePrecision.Float32;
+
     public static Propagation DefaultPropagation(PruningMethod method) =>
         method == PruningMethod.Copal ? Propagation.Dense : Propagation.Pruned;
 
