@@ -13,10 +13,10 @@ internal static class Blocking
     public static void Wait(Func<Task> work) => Task.Run(work).GetAwaiter().GetResult();
 
     /// <summary>
-    /// Waits for a started task on the calling thread for at most <paramref name="timeout"/>.
-    /// Timer callbacks (Ask timeouts, CancelAfter) run on the thread pool; a deadline kept here
-    /// holds even while the pool is starved.
+    /// Waits for a started task on the calling thread for at most <paramref name="timeout"/>
+    /// (a fault counts as completion; the caller observes it). Timer callbacks (Ask timeouts,
+    /// CancelAfter) run on the thread pool; a deadline kept here holds even while the pool is starved.
     /// </summary>
     public static bool Completes(Task task, TimeSpan timeout) =>
-        ((IAsyncResult)task).AsyncWaitHandle.WaitOne(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero);
+        Task.WaitAny([task], timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero) == 0;
 }

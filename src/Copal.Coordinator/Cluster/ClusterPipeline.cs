@@ -220,9 +220,9 @@ public sealed class ClusterPipeline : IPruningPipeline
     private T Await<T>(string what, Func<T, bool> matches)
     {
         var waited = Stopwatch.StartNew();
+        using var abandon = new CancellationTokenSource();
         while (true)
         {
-            using var abandon = new CancellationTokenSource();
             var read = inbox.ReadAsync(abandon.Token).AsTask();
             if (!Blocking.Completes(read, limits.NodeTimeout - waited.Elapsed))
             {
