@@ -110,7 +110,10 @@ public sealed class CheckpointReader : IDisposable
 
         using (stored)
         {
-            return stored.to_type(dtype);
+            // As to_type would, into memory on huge pages: these are whole layers' weights.
+            var converted = Nn.TensorMemory.EmptyOnHugePages(stored.shape, dtype);
+            converted.copy_(stored);
+            return converted;
         }
     }
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Copal.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -131,8 +132,8 @@ public static unsafe partial class AbsGemm
 
         var k = (int)x.shape[0];
         var n = (int)x.shape[1];
-        var b = (float*)Pointer(x);
-        var parts = outputs.Select(o => new Part(Pointer(o.A), (int)o.A.shape[1], Pointer(o.C))).ToArray();
+        var b = (float*)TensorMemory.Address(x);
+        var parts = outputs.Select(o => new Part(TensorMemory.Address(o.A), (int)o.A.shape[1], TensorMemory.Address(o.C))).ToArray();
         var tiles = parts.SelectMany((p, j) => Enumerable.Range(0, (p.M + Mc - 1) / Mc).Select(i => (Part: j, Row: i * Mc))).ToArray();
         var panels = (n + Nr - 1) / Nr;
 
@@ -201,8 +202,8 @@ public static unsafe partial class AbsGemm
         using var scope = NewDisposeScope();
         var k = (int)x.shape[0];
         var n = (int)x.shape[1];
-        var b = (ushort*)Pointer(Bf16Magnitude(x));
-        var parts = outputs.Select(o => new Part(Pointer(Bf16Magnitude(o.A)), (int)o.A.shape[1], Pointer(o.C))).ToArray();
+        var b = (ushort*)TensorMemory.Address(Bf16Magnitude(x));
+        var parts = outputs.Select(o => new Part(TensorMemory.Address(Bf16Magnitude(o.A)), (int)o.A.shape[1], TensorMemory.Address(o.C))).ToArray();
         var blocks = parts.SelectMany(p => Enumerable.Range(0, (p.M + Bf16Rows - 1) / Bf16Rows).Select(i => (Part: p, Row: i * Bf16Rows))).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) };
         Parallel.For(
@@ -261,8 +262,6 @@ public static unsafe partial class AbsGemm
     }
 
     private static bool HasAmxBFloat16() => X86Base.IsSupported && (X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0;
-
-    private static IntPtr Pointer(Tensor t) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>
     /// One row block of C [mc, n] += packed A^T x packed B over kc tokens. B panel p (Nr columns)

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Copal.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,8 +27,8 @@ public static unsafe class ColumnSquares
         var tokens = (int)x.shape[0];
         var n = (int)x.shape[1];
         var result = zeros(n, ScalarType.Float32);
-        var source = (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(x.bytes));
-        var target = (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(result.bytes));
+        var source = TensorMemory.Address(x);
+        var target = TensorMemory.Address(result);
         var lanes = Vector256<float>.Count;
         var threads = (long)tokens * n < 1 << 18 ? 1 : Math.Max(1, Math.Min(get_num_threads(), n / (4 * lanes)));
         var width = (((n + threads - 1) / threads) + lanes - 1) / lanes * lanes;

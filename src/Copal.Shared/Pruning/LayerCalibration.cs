@@ -33,7 +33,15 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
         {
             var weight = scored[l];
             var shape = metric.StatisticShape(weight.shape[0], weight.shape[1]);
-            return shape.Length == 0 ? null : zeros(shape, ScalarType.Float32).DetachFromDisposeScope();
+            if (shape.Length == 0)
+            {
+                return null;
+            }
+
+            // As large as the weight for copal. zero_ hands back a second handle, released at once.
+            var statistic = TensorMemory.EmptyOnHugePages(shape, ScalarType.Float32).DetachFromDisposeScope();
+            statistic.zero_().Dispose();
+            return statistic;
         }).ToArray();
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Copal.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,8 +25,8 @@ public static unsafe class RowSelection
     {
         var (rows, n) = Check(scores, k);
         var keep = empty([rows, n], ScalarType.Bool);
-        var source = Pointer(scores);
-        var target = Pointer(keep);
+        var source = TensorMemory.Address(scores);
+        var target = TensorMemory.Address(keep);
         ForRows(rows, n, (r, keys) =>
         {
             var row = (float*)source + ((long)r * n);
@@ -64,9 +65,9 @@ public static unsafe class RowSelection
             throw new ArgumentException("the column scale must be a contiguous float32 vector, one per column", nameof(columnScale));
         }
 
-        var w = Pointer(weight);
-        var s = scores is null ? IntPtr.Zero : Pointer(scores);
-        var scale = columnScale is null ? IntPtr.Zero : Pointer(columnScale);
+        var w = TensorMemory.Address(weight);
+        var s = scores is null ? IntPtr.Zero : TensorMemory.Address(scores);
+        var scale = columnScale is null ? IntPtr.Zero : TensorMemory.Address(columnScale);
         ForRows(rows, n, (r, keys) =>
         {
             var row = (float*)w + ((long)r * n);
@@ -118,8 +119,6 @@ public static unsafe class RowSelection
 
         return ((int)t.shape[0], n);
     }
-
-    private static IntPtr Pointer(Tensor t) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     private delegate void RowAction(int row, uint* keys);
 
