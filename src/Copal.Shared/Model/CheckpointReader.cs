@@ -102,34 +102,15 @@ public sealed class CheckpointReader : IDisposable
     /// <summary>Reads a tensor and converts it to the compute dtype.</summary>
     public Tensor Read(string name, ScalarType dtype)
     {
-        var stored = FileOf(name).Read(name);
-        if (stored.dtype == dtype)
-        {
-            return stored;
-        }
-
-        using (stored)
-        {
-            // As to_type would, into memory on huge pages: these are whole layers' weights.
-            var converted = Nn.TensorMemory.EmptyOnHugePages(stored.shape, dtype);
-            converted.copy_(stored);
-            return converted;
-        }
+        using var stored = FileOf(name).Read(name);
+        return Nn.TensorMemory.OnCpu(stored, dtype);
     }
 
     /// <summary>Reads rows of a matrix (e.g. the embedding rows of token ids) and converts them to the compute dtype.</summary>
     public Tensor ReadRows(string name, IReadOnlyList<long> rows, ScalarType dtype)
     {
-        var stored = FileOf(name).ReadRows(name, rows);
-        if (stored.dtype == dtype)
-        {
-            return stored;
-        }
-
-        using (stored)
-        {
-            return stored.to_type(dtype);
-        }
+        using var stored = FileOf(name).ReadRows(name, rows);
+        return Nn.TensorMemory.OnCpu(stored, dtype);
     }
 
     public void Dispose()

@@ -52,6 +52,23 @@ public static unsafe partial class TensorMemory
         return t;
     }
 
+    /// <summary>
+    /// <paramref name="t"/> as a contiguous CPU tensor of <paramref name="dtype"/>: an alias when it is
+    /// one already, else a copy converted as to_type would, on huge pages (a layer's weights being
+    /// read or written).
+    /// </summary>
+    public static Tensor OnCpu(Tensor t, ScalarType dtype)
+    {
+        if (t.device_type == DeviceType.CPU && t.dtype == dtype && t.is_contiguous())
+        {
+            return t.alias();
+        }
+
+        var converted = EmptyOnHugePages(t.shape, dtype);
+        converted.copy_(t);
+        return converted;
+    }
+
     [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(IntPtr address, nuint length, int advice);
 }
