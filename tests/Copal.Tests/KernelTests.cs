@@ -160,6 +160,29 @@ public class KernelTests
         }
     }
 
+    [Fact]
+    public void Counting_zeros_matches_torch_for_every_layout()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(13);
+        static long Reference(Tensor t) => t.numel() - count_nonzero(t).item<long>();
+
+        // 2821 x 13 leaves a tail shorter than a vector; -0, NaN and infinities sit among the values.
+        var x = randn([2821, 13], generator: generator);
+        x.masked_fill_(rand([2821, 13], generator: generator).lt(0.4), 0);
+        x.view(-1).index_put_(tensor(-0.0f), tensor(new long[] { 3, 40, 36672 }));
+        x.view(-1).index_put_(tensor(float.NaN), tensor(new long[] { 5, 41 }));
+        x.view(-1).index_put_(tensor(float.PositiveInfinity), tensor(new long[] { 6 }));
+        var expected = Reference(x);
+        Assert.InRange(expected, 14000, 15400);
+        Assert.Equal(expected, ZeroCount.Of(x));
+        Assert.Equal(expected, ZeroCount.Of(x.t()));
+        Assert.Equal(expected, ZeroCount.Of(x.to_type(ScalarType.BFloat16)));
+        Assert.Equal(Reference(x.narrow(1, 1, 7)), ZeroCount.Of(x.narrow(1, 1, 7)));
+        Assert.Equal(0, ZeroCount.Of(empty(0)));
+        Assert.Equal(5, ZeroCount.Of(zeros(5)));
+    }
+
     private static void AssertSameMask(Tensor expected, Tensor actual, string what) =>
         Assert.True(expected.eq(actual).all().item<bool>(), what);
 

@@ -16,8 +16,7 @@ public sealed class SparsityReport
 
     public void Count(string name, Tensor weight)
     {
-        using var nonzero = count_nonzero(weight);
-        linears.Add(new LinearSparsity(name, weight.numel() - nonzero.item<long>(), weight.numel()));
+        linears.Add(new LinearSparsity(name, ZeroCount.Of(weight), weight.numel()));
     }
 
     public void Add(IEnumerable<LinearSparsity> other) => linears.AddRange(other);
