@@ -32,6 +32,7 @@ public class ClusterEquivalenceTests
         Assert.True(local.ExitCode == 0, local.Stderr);
         var cluster = CopalCli.Run([.. common, "--out", dir.File("cluster"), "--nodes", "3"]);
         Assert.True(cluster.ExitCode == 0, cluster.Stderr);
+        Assert.DoesNotContain("failed to find an associated singleton", cluster.Stdout + cluster.Stderr);
 
         var expected = Report(dir.File("local"));
         var actual = Report(dir.File("cluster"));
