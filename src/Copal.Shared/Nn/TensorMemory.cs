@@ -11,6 +11,10 @@ public static unsafe partial class TensorMemory
     private const long HugePageBytes = 2 << 20;
     private const int MadviseHugePage = 14;
 
+    /// <summary>Whether <paramref name="t"/> is a contiguous CPU tensor of <paramref name="dtype"/>: what native kernels read through <see cref="Address"/>.</summary>
+    public static bool IsContiguousCpu(Tensor t, ScalarType dtype) =>
+        t.device_type == DeviceType.CPU && t.dtype == dtype && t.is_contiguous();
+
     /// <summary>The address of the first element of a contiguous CPU tensor (zero when it has none).</summary>
     public static IntPtr Address(Tensor t)
     {
@@ -59,7 +63,7 @@ public static unsafe partial class TensorMemory
     /// </summary>
     public static Tensor OnCpu(Tensor t, ScalarType dtype)
     {
-        if (t.device_type == DeviceType.CPU && t.dtype == dtype && t.is_contiguous())
+        if (IsContiguousCpu(t, dtype))
         {
             return t.alias();
         }

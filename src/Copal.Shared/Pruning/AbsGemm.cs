@@ -247,8 +247,8 @@ public static unsafe partial class AbsGemm
     private readonly record struct Part(IntPtr A, int M, IntPtr C);
 
     private static bool Fits(Tensor t, long rows) =>
-        t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32 && t.dim() == 2 && t.shape[0] == rows
-        && t.is_contiguous() && t.numel() * sizeof(float) <= int.MaxValue;
+        TensorMemory.IsContiguousCpu(t, ScalarType.Float32) && t.dim() == 2 && t.shape[0] == rows
+        && t.numel() * sizeof(float) <= int.MaxValue;
 
     private static bool IsIntel()
     {

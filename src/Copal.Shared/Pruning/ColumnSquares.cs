@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Copal.Nn;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Pruning;
@@ -18,7 +17,7 @@ public static unsafe class ColumnSquares
 
     public static Tensor Of(Tensor x)
     {
-        if (x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || x.dim() != 2 || !x.is_contiguous() || x.numel() * sizeof(float) > int.MaxValue)
+        if (!TensorMemory.IsContiguousCpu(x, ScalarType.Float32) || x.dim() != 2 || x.numel() * sizeof(float) > int.MaxValue)
         {
             return x.square().sum(dim: 0);
         }

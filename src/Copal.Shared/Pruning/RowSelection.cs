@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Copal.Nn;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Pruning;
@@ -17,7 +16,7 @@ public static unsafe class RowSelection
 {
     /// <summary>Float32, contiguous, on the CPU, and small enough for one span.</summary>
     public static bool Supports(Tensor scores) =>
-        scores.device_type == DeviceType.CPU && scores.dtype == ScalarType.Float32 && scores.dim() == 2 && scores.is_contiguous()
+        TensorMemory.IsContiguousCpu(scores, ScalarType.Float32) && scores.dim() == 2
         && scores.numel() * sizeof(float) <= int.MaxValue && scores.shape[1] > 0;
 
     /// <summary>A [rows, n] boolean mask: false for the <paramref name="k"/> lowest entries of each row.</summary>

@@ -1,6 +1,5 @@
 using System.Runtime.Intrinsics;
 using Copal.Nn;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Pruning;
@@ -17,7 +16,7 @@ public static unsafe class ZeroCount
 
     public static long Of(Tensor t)
     {
-        if (t.device_type != DeviceType.CPU || t.dtype != ScalarType.Float32 || !t.is_contiguous())
+        if (!TensorMemory.IsContiguousCpu(t, ScalarType.Float32))
         {
             using var nonzero = count_nonzero(t);
             return t.numel() - nonzero.item<long>();
