@@ -17,13 +17,15 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
 {
     private readonly RegisterNode registration;
     private readonly ActivationListener listener;
+    private readonly ThreadShare threads;
     private readonly IActorRef coordinator;
     private ShardWorker? worker;
 
-    public NodeActor(RegisterNode registration, ActivationListener listener)
+    public NodeActor(RegisterNode registration, ActivationListener listener, ThreadShare threads)
     {
         this.registration = registration;
         this.listener = listener;
+        this.threads = threads;
         coordinator = Context.ActorOf(
             ClusterSingletonProxy.Props($"/user/{Roles.CoordinatorSingletonName}", ClusterSingletonProxySettings.Create(Context.System).WithRole(Roles.Coordinator)),
             "coordinator-proxy");
@@ -36,8 +38,8 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(RegisterNode registration, ActivationListener listener) =>
-        Akka.Actor.Props.Create(() => new NodeActor(registration, listener));
+    public static Props Props(RegisterNode registration, ActivationListener listener, ThreadShare threads) =>
+        Akka.Actor.Props.Create(() => new NodeActor(registration, listener, threads));
 
     protected override void PreStart()
     {
@@ -54,7 +56,7 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
         {
             LogFields.RunId = assign.RunId;
             Log.Information("Assigned layers {First}-{Last} (epoch {Epoch}), next {Next}", assign.FirstLayer, assign.LastLayer, assign.Epoch, assign.NextHost is null ? "none (last)" : $"{assign.NextHost}:{assign.NextPort}");
-            worker = new ShardWorker(registration.NodeId, assign);
+            worker = new ShardWorker(registration.NodeId, assign, threads);
             await worker.StartAsync(listener);
             Sender.Tell(new ShardReady(registration.NodeId, assign.Epoch));
         }

@@ -18,6 +18,7 @@ public static class NodeOptions
     public const string MemoryVariable = EnvironmentVariables.Memory;
     public const string DeviceVariable = EnvironmentVariables.Device;
     public const string ThreadsVariable = EnvironmentVariables.Threads;
+    public const string AloneThreadsVariable = EnvironmentVariables.AloneThreads;
     public const string NodeIdVariable = EnvironmentVariables.NodeId;
     public const string LogLevelVariable = EnvironmentVariables.LogLevel;
     public const string TlsCertVariable = EnvironmentVariables.TlsCert;
@@ -41,6 +42,8 @@ public static class NodeOptions
 
     public static Option<int?> Threads { get; } = Env(new Option<int?>("--threads") { Description = "torch intra-op threads (default: all cores)" }, ThreadsVariable, null);
 
+    public static Option<int?> AloneThreads { get; } = Env(new Option<int?>("--alone-threads") { Description = "torch threads while no other node of the pipeline has work (as it fills and drains, in a wave's pass): for nodes that share one machine's cores (default: --threads)" }, AloneThreadsVariable, null);
+
     public static Option<string?> NodeId { get; } = Env(new Option<string?>("--node-id") { Description = "stable name of this node (default: host:port)" }, NodeIdVariable, null);
 
     public static Option<string> LogLevel { get; } = Env(new Option<string>("--log-level") { Description = "Verbose, Debug, Information, Warning, Error" }, LogLevelVariable, "Information");
@@ -49,7 +52,7 @@ public static class NodeOptions
 
     public static Option<string?> TlsPassword { get; } = Env(new Option<string?>("--tls-password") { Description = "password of --tls-cert" }, TlsPasswordVariable, null);
 
-    public static IEnumerable<Option> All => [Seeds, Host, PublicHost, Port, DataPort, MetricsPort, Memory, Device, Threads, NodeId, LogLevel, TlsCert, TlsPassword];
+    public static IEnumerable<Option> All => [Seeds, Host, PublicHost, Port, DataPort, MetricsPort, Memory, Device, Threads, AloneThreads, NodeId, LogLevel, TlsCert, TlsPassword];
 
     private static Option<T> Env<T>(Option<T> option, string variable, T fallback)
     {

@@ -63,7 +63,14 @@ internal static class NodeHost
         }
 
         var memory = ByteSize.Parse(result.GetValue(NodeOptions.Memory)!);
-        TorchSharp.torch.set_num_threads(result.GetValue(NodeOptions.Threads) ?? Environment.ProcessorCount);
+        var threads = result.GetValue(NodeOptions.Threads) ?? Environment.ProcessorCount;
+        var aloneThreads = result.GetValue(NodeOptions.AloneThreads) ?? threads;
+        if (threads < 1 || aloneThreads < threads)
+        {
+            throw new CopalInputException($"--threads must be at least 1 and --alone-threads at least --threads, got {threads} and {aloneThreads}");
+        }
+
+        TorchSharp.torch.set_num_threads(threads);
         var host = result.GetValue(NodeOptions.Host)!;
         var publicHost = result.GetValue(NodeOptions.PublicHost) ?? host;
 
@@ -84,7 +91,7 @@ internal static class NodeHost
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
             CopalMetrics.ClusterMembers.Set(cluster.State.Members.Count(m => m.Status == MemberStatus.Up)));
         var registration = new RegisterNode(nodeId, publicHost, listener.Port, memory, device);
-        system.ActorOf(NodeActor.Props(registration, listener), Roles.NodeActorName);
+        system.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, aloneThreads)), Roles.NodeActorName);
         Log.Information("Node {Node} up: cluster {Address}, data port {DataPort}, memory {Memory}, device {Device}", nodeId, self, listener.Port, ByteSize.Format(memory), device);
 
         void Stop() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);

@@ -22,19 +22,24 @@ public sealed class ShardWorker : IAsyncDisposable
     private readonly LlamaModel model;
     private readonly ShardEngine engine;
     private readonly ComputeOptions compute;
+    private readonly ThreadShare threads;
+    private readonly PipelineOccupancy occupancy;
     private readonly CancellationTokenSource stop = new();
     private readonly System.Diagnostics.Stopwatch sinceStage = new();
     private ActivationSender? next;
     private Task? loop;
     private TimeSpan busy;
     private long bytesForwarded;
+    private StageSchedule schedule;
 
-    public ShardWorker(string nodeId, AssignShard assignment)
+    public ShardWorker(string nodeId, AssignShard assignment, ThreadShare threads)
     {
         this.nodeId = nodeId;
         this.assignment = assignment;
+        this.threads = threads;
         var settings = WireJson.Deserialize<PruningSettings>(assignment.SettingsJson);
         compute = WireJson.Deserialize<ComputeOptions>(assignment.ComputeJson);
+        occupancy = PipelineOccupancy.Of(assignment.FirstLayer, assignment.NextHost is not null, settings.Samples, compute.BatchSize);
         model = LlamaModel.Open(assignment.ModelDirectory);
         try
         {
@@ -110,7 +115,12 @@ public sealed class ShardWorker : IAsyncDisposable
                 await CommandAsync(frame);
                 break;
             case FrameKind.Calibration:
-                var output = engine.Calibrate(frame.FirstSample, frame.Payload!.alias());
+                Tensor? output;
+                using (threads.While(schedule == StageSchedule.Pipeline && occupancy.AloneOn(frame.Sequence)))
+                {
+                    output = engine.Calibrate(frame.FirstSample, frame.Payload!.alias());
+                }
+
                 await PassOnAsync(frame, output, null, () => assignment.Reporter.Tell(new MicroBatchDone(frame.RunEpoch, frame.Stage, frame.Sequence)));
                 break;
             case FrameKind.EndOfStream:
@@ -148,6 +158,7 @@ public sealed class ShardWorker : IAsyncDisposable
         {
             case PipelineCommand.BeginStage:
                 engine.BeginStage(command.Assignment!);
+                schedule = command.Assignment!.Schedule;
                 Observability.CopalMetrics.StageBegun(frame.Stage);
                 sinceStage.Restart();
                 busy = TimeSpan.Zero;
@@ -170,7 +181,13 @@ public sealed class ShardWorker : IAsyncDisposable
     private async Task EndCalibrationAsync(ActivationFrame frame)
     {
         // The wave schedule produces all its outputs only now; pass them on in micro-batches.
-        using (var outputs = engine.EndCalibration())
+        Tensor? ended;
+        using (threads.While(PipelineOccupancy.AloneEnding(schedule)))
+        {
+            ended = engine.EndCalibration();
+        }
+
+        using (var outputs = ended)
         {
             if (outputs is not null && next is not null && outputs.numel() > 0)
             {
@@ -188,7 +205,12 @@ public sealed class ShardWorker : IAsyncDisposable
             await SendOnAsync(frame);
         }
 
-        var report = engine.FinishStage();
+        ShardReport report;
+        using (threads.While(occupancy.AloneFinishing))
+        {
+            report = engine.FinishStage();
+        }
+
         var total = sinceStage.Elapsed.TotalSeconds;
         assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), busy.TotalSeconds, Math.Max(0, total - busy.TotalSeconds), bytesForwarded));
     }

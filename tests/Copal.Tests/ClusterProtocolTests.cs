@@ -122,7 +122,9 @@ public class ClusterProtocolTests : TestKit
         await using var listener = new ActivationListener("127.0.0.1", 0, window: 4);
         var nodeSystem = NodeSystem();
         var registration = new RegisterNode("node-x", "127.0.0.1", listener.Port, 1L << 30, "cpu");
-        var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener));
+        // One thread more while the shard is alone (its first and last micro-batch, its pruning): the results must not move.
+        var threads = get_num_threads();
+        var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, threads + 1)));
         var reporter = CreateTestProbe();
 
         node.Tell(new AssignShard("run", 7, 0, 3, Path.GetFullPath(model.Directory), WireJson.Serialize(settings), WireJson.Serialize(compute), null, 0, reporter.Ref), TestActor);

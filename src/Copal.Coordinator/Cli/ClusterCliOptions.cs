@@ -76,6 +76,8 @@ public sealed class ClusterCliOptions
             result.GetValue(Port),
             result.GetValue(NodeMemory)!,
             nodeThreads,
+            // A node alone in the pipeline with work (filling, draining, a wave) takes the cores the others leave idle.
+            Math.Max(nodeThreads, Environment.ProcessorCount),
             new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight),
             result.GetValue(PublicHost),
             TimeSpan.FromSeconds(Math.Max(0, result.GetValue(ReplaceTimeout))));

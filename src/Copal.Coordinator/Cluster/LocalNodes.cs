@@ -12,7 +12,7 @@ public sealed class LocalNodes : IDisposable
 {
     private readonly List<Process> processes = new();
 
-    public LocalNodes(int count, string seed, int threads, string memory)
+    public LocalNodes(int count, string seed, int threads, int aloneThreads, string memory)
     {
         var executable = Path.Combine(AppContext.BaseDirectory, "copal-node.dll");
         if (!File.Exists(executable))
@@ -24,7 +24,7 @@ public sealed class LocalNodes : IDisposable
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
             start.Environment[Copal.Cluster.EnvironmentVariables.ParentPid] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--memory", memory, "--node-id", $"node-{i}", "--log-level", Log.IsEnabled(Serilog.Events.LogEventLevel.Debug) ? "Debug" : "Information" })
+            foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--alone-threads", aloneThreads.ToString(), "--memory", memory, "--node-id", $"node-{i}", "--log-level", Log.IsEnabled(Serilog.Events.LogEventLevel.Debug) ? "Debug" : "Information" })
             {
                 start.ArgumentList.Add(a);
             }

@@ -34,6 +34,9 @@ public static class EnvironmentVariables
     /// <summary>Torch intra-op threads.</summary>
     public const string Threads = "COPAL_THREADS";
 
+    /// <summary>A node's torch threads while it is alone in its pipeline with work (nodes sharing a machine's cores).</summary>
+    public const string AloneThreads = "COPAL_ALONE_THREADS";
+
     /// <summary>A node's stable name.</summary>
     public const string NodeId = "COPAL_NODE_ID";
 
@@ -79,7 +82,7 @@ public static class EnvironmentVariables
     /// <summary>All of the above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, NodeId, LogLevel, LogFormat,
+        Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, AloneThreads, NodeId, LogLevel, LogFormat,
         MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, CoordinatorUrl, ParentPid,
     ];
 

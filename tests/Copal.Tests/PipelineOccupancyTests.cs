@@ -1,0 +1,63 @@
+using Copal.GpuNode;
+using Copal.Pipeline;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Copal.Tests;
+
+/// <summary>When a node of a pipeline is alone with work, and the threads it takes then.</summary>
+[Collection(NotInParallel.Name)]
+public sealed class PipelineOccupancyTests
+{
+    [Fact]
+    public void A_shard_is_alone_as_the_pipeline_fills_and_drains_and_nowhere_between()
+    {
+        var first = PipelineOccupancy.Of(firstLayer: 0, feedsAnother: true, samples: 128, batchSize: 8);
+        var middle = PipelineOccupancy.Of(firstLayer: 2, feedsAnother: true, samples: 128, batchSize: 8);
+        var last = PipelineOccupancy.Of(firstLayer: 4, feedsAnother: false, samples: 128, batchSize: 8);
+        Assert.Equal(16, last.MicroBatches);
+
+        long[] sequences = [.. Enumerable.Range(0, 16).Select(s => (long)s)];
+        Assert.Equal([0L], sequences.Where(first.AloneOn));
+        Assert.DoesNotContain(sequences, middle.AloneOn);
+        Assert.Equal([15L], sequences.Where(last.AloneOn));
+        Assert.Equal((false, false, true), (first.AloneFinishing, middle.AloneFinishing, last.AloneFinishing));
+    }
+
+    [Fact]
+    public void A_partial_last_micro_batch_and_a_single_shard_count()
+    {
+        // 6 samples in micro-batches of 4: sequences 0 and 1; one shard is first and last.
+        var only = PipelineOccupancy.Of(firstLayer: 0, feedsAnother: false, samples: 6, batchSize: 4);
+        Assert.Equal(2, only.MicroBatches);
+        Assert.True(only.AloneOn(0));
+        Assert.True(only.AloneOn(1));
+        Assert.True(only.AloneFinishing);
+    }
+
+    [Fact]
+    public void A_wave_pass_is_alone_and_a_pipeline_end_is_not()
+    {
+        Assert.True(PipelineOccupancy.AloneEnding(StageSchedule.Wave));
+        Assert.False(PipelineOccupancy.AloneEnding(StageSchedule.Pipeline));
+    }
+
+    [Fact]
+    public void Alone_a_node_takes_its_alone_threads_and_gives_them_back()
+    {
+        var before = get_num_threads();
+        var share = new ThreadShare(before, before + 1);
+        using (share.While(alone: false))
+        {
+            Assert.Equal(before, get_num_threads());
+        }
+
+        using (share.While(alone: true))
+        {
+            Assert.Equal(before + 1, get_num_threads());
+        }
+
+        Assert.Equal(before, get_num_threads());
+        Assert.Null(ThreadShare.Fixed(before).While(alone: true));
+    }
+}
