@@ -115,12 +115,7 @@ public sealed class ShardWorker : IAsyncDisposable
                 await CommandAsync(frame);
                 break;
             case FrameKind.Calibration:
-                Tensor? output;
-                using (threads.While(schedule == StageSchedule.Pipeline && occupancy.AloneOn(frame.Sequence)))
-                {
-                    output = engine.Calibrate(frame.FirstSample, frame.Payload!.alias());
-                }
-
+                var output = threads.Run(occupancy.AloneOn(schedule, frame.Sequence), () => engine.Calibrate(frame.FirstSample, frame.Payload!.alias()));
                 await PassOnAsync(frame, output, null, () => assignment.Reporter.Tell(new MicroBatchDone(frame.RunEpoch, frame.Stage, frame.Sequence)));
                 break;
             case FrameKind.EndOfStream:
@@ -181,13 +176,7 @@ public sealed class ShardWorker : IAsyncDisposable
     private async Task EndCalibrationAsync(ActivationFrame frame)
     {
         // The wave schedule produces all its outputs only now; pass them on in micro-batches.
-        Tensor? ended;
-        using (threads.While(PipelineOccupancy.AloneEnding(schedule)))
-        {
-            ended = engine.EndCalibration();
-        }
-
-        using (var outputs = ended)
+        using (var outputs = threads.Run(occupancy.AloneEnding(schedule), engine.EndCalibration))
         {
             if (outputs is not null && next is not null && outputs.numel() > 0)
             {
@@ -205,12 +194,7 @@ public sealed class ShardWorker : IAsyncDisposable
             await SendOnAsync(frame);
         }
 
-        ShardReport report;
-        using (threads.While(occupancy.AloneFinishing))
-        {
-            report = engine.FinishStage();
-        }
-
+        var report = threads.Run(occupancy.AloneFinishing, engine.FinishStage);
         var total = sinceStage.Elapsed.TotalSeconds;
         assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), busy.TotalSeconds, Math.Max(0, total - busy.TotalSeconds), bytesForwarded));
     }

@@ -12,22 +12,22 @@ namespace Copal.GpuNode;
 /// <param name="Alone">Threads while they have none (at least <paramref name="Shared"/>).</param>
 public sealed record ThreadShare(int Shared, int Alone)
 {
-    public static ThreadShare Fixed(int threads) => new(threads, threads);
-
-    /// <summary>Takes <see cref="Alone"/> threads until disposed when <paramref name="alone"/>; null otherwise.</summary>
-    public IDisposable? While(bool alone)
+    /// <summary>Runs <paramref name="work"/> on <see cref="Alone"/> threads when <paramref name="alone"/>, else on <see cref="Shared"/>.</summary>
+    public T Run<T>(bool alone, Func<T> work)
     {
         if (!alone || Alone <= Shared)
         {
-            return null;
+            return work();
         }
 
         set_num_threads(Alone);
-        return new Restore(Shared);
-    }
-
-    private sealed class Restore(int threads) : IDisposable
-    {
-        public void Dispose() => set_num_threads(threads);
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            set_num_threads(Shared);
+        }
     }
 }

@@ -18,9 +18,9 @@ public sealed class PipelineOccupancyTests
         Assert.Equal(16, last.MicroBatches);
 
         long[] sequences = [.. Enumerable.Range(0, 16).Select(s => (long)s)];
-        Assert.Equal([0L], sequences.Where(first.AloneOn));
-        Assert.DoesNotContain(sequences, middle.AloneOn);
-        Assert.Equal([15L], sequences.Where(last.AloneOn));
+        Assert.Equal([0L], sequences.Where(s => first.AloneOn(StageSchedule.Pipeline, s)));
+        Assert.DoesNotContain(sequences, s => middle.AloneOn(StageSchedule.Pipeline, s));
+        Assert.Equal([15L], sequences.Where(s => last.AloneOn(StageSchedule.Pipeline, s)));
         Assert.Equal((false, false, true), (first.AloneFinishing, middle.AloneFinishing, last.AloneFinishing));
     }
 
@@ -30,16 +30,18 @@ public sealed class PipelineOccupancyTests
         // 6 samples in micro-batches of 4: sequences 0 and 1; one shard is first and last.
         var only = PipelineOccupancy.Of(firstLayer: 0, feedsAnother: false, samples: 6, batchSize: 4);
         Assert.Equal(2, only.MicroBatches);
-        Assert.True(only.AloneOn(0));
-        Assert.True(only.AloneOn(1));
+        Assert.True(only.AloneOn(StageSchedule.Pipeline, 0));
+        Assert.True(only.AloneOn(StageSchedule.Pipeline, 1));
         Assert.True(only.AloneFinishing);
     }
 
     [Fact]
-    public void A_wave_pass_is_alone_and_a_pipeline_end_is_not()
+    public void A_wave_pass_is_alone_and_its_gathering_and_a_pipeline_end_are_not()
     {
-        Assert.True(PipelineOccupancy.AloneEnding(StageSchedule.Wave));
-        Assert.False(PipelineOccupancy.AloneEnding(StageSchedule.Pipeline));
+        var first = PipelineOccupancy.Of(firstLayer: 0, feedsAnother: true, samples: 16, batchSize: 8);
+        Assert.True(first.AloneEnding(StageSchedule.Wave));
+        Assert.False(first.AloneEnding(StageSchedule.Pipeline));
+        Assert.False(first.AloneOn(StageSchedule.Wave, 0));
     }
 
     [Fact]
@@ -47,17 +49,13 @@ public sealed class PipelineOccupancyTests
     {
         var before = get_num_threads();
         var share = new ThreadShare(before, before + 1);
-        using (share.While(alone: false))
-        {
-            Assert.Equal(before, get_num_threads());
-        }
-
-        using (share.While(alone: true))
-        {
-            Assert.Equal(before + 1, get_num_threads());
-        }
-
+        Assert.Equal(before, share.Run(alone: false, get_num_threads));
+        Assert.Equal(before + 1, share.Run(alone: true, get_num_threads));
         Assert.Equal(before, get_num_threads());
-        Assert.Null(ThreadShare.Fixed(before).While(alone: true));
+        Assert.Equal(before, new ThreadShare(before, before).Run(alone: true, get_num_threads));
+
+        // Given back when the work throws, too.
+        Assert.Throws<InvalidOperationException>(() => share.Run<int>(alone: true, () => throw new InvalidOperationException()));
+        Assert.Equal(before, get_num_threads());
     }
 }

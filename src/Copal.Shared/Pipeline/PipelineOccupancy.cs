@@ -15,11 +15,12 @@ public sealed record PipelineOccupancy(bool IsFirst, bool IsLast, long MicroBatc
     public static PipelineOccupancy Of(int firstLayer, bool feedsAnother, int samples, int batchSize) =>
         new(firstLayer == 0, !feedsAnother, (samples + (long)batchSize - 1) / batchSize);
 
-    /// <summary>Whether the shard works alone on calibration micro-batch <paramref name="sequence"/> (pipeline schedule).</summary>
-    public bool AloneOn(long sequence) => (IsFirst && sequence == 0) || (IsLast && sequence == MicroBatches - 1);
+    /// <summary>Whether the shard works alone on calibration micro-batch <paramref name="sequence"/>: in a pipeline as it fills or drains (a wave only gathers it).</summary>
+    public bool AloneOn(StageSchedule schedule, long sequence) =>
+        schedule == StageSchedule.Pipeline && ((IsFirst && sequence == 0) || (IsLast && sequence == MicroBatches - 1));
 
     /// <summary>Whether the shard works alone once its calibration input has ended: a wave's pass runs then.</summary>
-    public static bool AloneEnding(StageSchedule schedule) => schedule == StageSchedule.Wave;
+    public bool AloneEnding(StageSchedule schedule) => schedule == StageSchedule.Wave;
 
     /// <summary>Whether the shard prunes and writes alone: the others are done by then.</summary>
     public bool AloneFinishing => IsLast;
