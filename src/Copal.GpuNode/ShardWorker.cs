@@ -29,6 +29,7 @@ public sealed class ShardWorker : IAsyncDisposable
     private ActivationSender? next;
     private Task? loop;
     private TimeSpan busy;
+    private long frameStarted;
     private long bytesForwarded;
     private StageSchedule schedule;
 
@@ -91,10 +92,10 @@ public sealed class ShardWorker : IAsyncDisposable
                     continue;
                 }
 
-                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                frameStarted = System.Diagnostics.Stopwatch.GetTimestamp();
                 await HandleAsync(frame);
-                busy += System.Diagnostics.Stopwatch.GetElapsedTime(started);
-                NodeMetrics.FrameDone(frame, started);
+                busy += System.Diagnostics.Stopwatch.GetElapsedTime(frameStarted);
+                NodeMetrics.FrameDone(frame, frameStarted);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -196,7 +197,9 @@ public sealed class ShardWorker : IAsyncDisposable
 
         var report = threads.Run(occupancy.AloneFinishing, engine.FinishStage);
         var total = sinceStage.Elapsed.TotalSeconds;
-        assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), busy.TotalSeconds, Math.Max(0, total - busy.TotalSeconds), bytesForwarded));
+        // This frame is still being handled: its work (a wave's whole pass, the pruning) is busy time too.
+        var stageBusy = (busy + System.Diagnostics.Stopwatch.GetElapsedTime(frameStarted)).TotalSeconds;
+        assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), stageBusy, Math.Max(0, total - stageBusy), bytesForwarded));
     }
 
     /// <summary>Sends a result to the next node, or (last node) signals completion.</summary>

@@ -113,8 +113,10 @@ public class ClusterProtocolTests : TestKit
         silent.ExpectMsg<AssignShard>();
     }
 
-    [Fact]
-    public async Task ANodeActorServesTheStageProtocolWithTheInProcessResults()
+    [Theory]
+    [InlineData(StageSchedule.Pipeline)]
+    [InlineData(StageSchedule.Wave)]
+    public async Task ANodeActorServesTheStageProtocolWithTheInProcessResults(StageSchedule schedule)
     {
         using var model = LlamaModel.Open(RepoPaths.TinyModel);
         var settings = Settings(model);
@@ -153,7 +155,7 @@ public class ClusterProtocolTests : TestKit
 
         var nodeDir = Directory.CreateDirectory(dir.File("node")).FullName;
         await using var sender = await ActivationSender.ConnectAsync("127.0.0.1", listener.Port);
-        var assignment = new StageAssignment(1, 7, "fiction", nodeDir, null, null, StageSchedule.Pipeline);
+        var assignment = new StageAssignment(1, 7, "fiction", nodeDir, null, null, schedule);
         using (var begin = new ActivationFrame(7, 1, FrameKind.Command, -1, 0, new PipelineCommand(PipelineCommand.BeginStage, assignment).ToJson()))
         {
             await sender.SendAsync(begin);
@@ -173,6 +175,7 @@ public class ClusterProtocolTests : TestKit
             await sender.SendAsync(frame);
         }
 
+        var ended = System.Diagnostics.Stopwatch.StartNew();
         using (var end = ActivationFrame.EndOfStream(7, 1, batches.Count, "fiction"))
         {
             await sender.SendAsync(end);
@@ -184,6 +187,9 @@ public class ClusterProtocolTests : TestKit
         }
 
         var done = reporter.ExpectMsg<ShardDone>(TimeSpan.FromSeconds(60));
+        // From the end of the stream to the report the node works throughout (the wave's pass, the pruning).
+        var working = ended.Elapsed.TotalSeconds;
+        Assert.True(done.BusySeconds >= working / 2, $"busy {done.BusySeconds:F3}s, idle {done.IdleSeconds:F3}s, {working:F3}s from the end of the stream to the report");
         var report = WireJson.Deserialize<ShardReport>(done.ReportJson);
         Assert.Equal(expected.Weights.Sha256, report.Weights.Sha256);
         Assert.Equal(expected.Importance!.Sha256, report.Importance!.Sha256);
