@@ -124,7 +124,7 @@ public class ClusterProtocolTests : TestKit
         await using var listener = new ActivationListener("127.0.0.1", 0, window: 4);
         var nodeSystem = NodeSystem();
         var registration = new RegisterNode("node-x", "127.0.0.1", listener.Port, 1L << 30, "cpu");
-        // One thread more while the shard is alone (its first and last micro-batch, its pruning): the results must not move.
+        // One thread more while the shard is alone (its first and last micro-batch or a wave's pass, its pruning): the results must not move.
         var threads = get_num_threads();
         var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, threads + 1)));
         var reporter = CreateTestProbe();
