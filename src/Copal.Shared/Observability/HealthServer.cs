@@ -1,15 +1,17 @@
 using System.Net;
-using System.Text;
+using System.Net.Sockets;
 using Prometheus;
 using Serilog;
 
 namespace Copal.Observability;
 
 /// <summary>
-/// A small HTTP server (HttpListener, no ASP.NET) on the metrics port: <c>/metrics</c> (Prometheus
-/// text format), <c>/healthz</c> (200 while the process runs: the liveness probe) and <c>/readyz</c>
-/// (200 once <c>ready()</c> is true, 503 before: the readiness probe), and on a coordinator
-/// <c>/status</c> (the run's state as JSON, 404 when there is none). Binds every interface.
+/// A small HTTP server on the metrics port: <c>/metrics</c> (Prometheus text format),
+/// <c>/healthz</c> (200 while the process runs: the liveness probe) and <c>/readyz</c> (200 once
+/// <c>ready()</c> is true, 503 before: the readiness probe), and on a coordinator <c>/status</c>
+/// (the run's state as JSON, 404 when there is none). Binds every interface. A plain socket, not
+/// HttpListener: the managed HttpListener's Start throws when a probe connects while it starts
+/// (dotnet/corefx#35191), and ASP.NET would need another runtime image.
 /// </summary>
 public sealed class HealthServer : IDisposable
 {
@@ -18,19 +20,21 @@ public sealed class HealthServer : IDisposable
     public const string ReadyPath = "/readyz";
     public const string StatusPath = "/status";
 
-    private readonly HttpListener listener = new();
+    /// <summary>How long a client may take to send its request and read the answer.</summary>
+    private static readonly TimeSpan ExchangeTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Socket listener;
     private readonly Func<bool> ready;
     private readonly Func<string?>? status;
     private readonly CancellationTokenSource stop = new();
     private readonly Task loop;
 
-    private HealthServer(int port, Func<bool> ready, Func<string?>? status)
+    private HealthServer(Socket listener, int port, Func<bool> ready, Func<string?>? status)
     {
+        this.listener = listener;
         this.ready = ready;
         this.status = status;
         Port = port;
-        listener.Prefixes.Add($"http://+:{port}/");
-        listener.Start();
         loop = Task.Run(ServeAsync);
     }
 
@@ -50,14 +54,26 @@ public sealed class HealthServer : IDisposable
         }
 
         CopalMetrics.Initialise();
+        var server = new HealthServer(Listen(port), port, ready ?? (() => true), status);
+        Log.Information("Metrics and health on http://0.0.0.0:{Port}{Metrics} ({Health}, {Ready})", port, MetricsPath, HealthPath, ReadyPath);
+        return server;
+    }
+
+    /// <summary>A socket listening on every interface: IPv4 and IPv6 where the kernel has IPv6 (some containers do not).</summary>
+    private static Socket Listen(int port)
+    {
+        var dual = Socket.OSSupportsIPv6;
+        var socket = new Socket(dual ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            var server = new HealthServer(port, ready ?? (() => true), status);
-            Log.Information("Metrics and health on http://0.0.0.0:{Port}{Metrics} ({Health}, {Ready})", port, MetricsPath, HealthPath, ReadyPath);
-            return server;
+            socket.DualMode = dual;
+            socket.Bind(new IPEndPoint(dual ? IPAddress.IPv6Any : IPAddress.Any, port));
+            socket.Listen(64);
+            return socket;
         }
-        catch (HttpListenerException e)
+        catch (SocketException e)
         {
+            socket.Dispose();
             throw new CopalInputException($"metrics port {port}: {e.Message}");
         }
     }
@@ -66,88 +82,74 @@ public sealed class HealthServer : IDisposable
     {
         while (!stop.IsCancellationRequested)
         {
-            HttpListenerContext context;
+            Socket client;
             try
             {
-                context = await listener.GetContextAsync();
+                client = await listener.AcceptAsync(stop.Token);
             }
             catch (Exception) when (stop.IsCancellationRequested)
             {
                 return;
             }
-            catch (HttpListenerException e)
+            catch (SocketException e)
             {
                 Log.Warning("Metrics server: {Error}", e.Message);
                 continue;
             }
 
-            _ = Task.Run(() => HandleAsync(context));
+            _ = Task.Run(() => ExchangeAsync(client));
         }
     }
 
-    private async Task HandleAsync(HttpListenerContext context)
+    private async Task ExchangeAsync(Socket client)
     {
-        var response = context.Response;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+        timeout.CancelAfter(ExchangeTimeout);
+        await using var stream = new NetworkStream(client, ownsSocket: true);
         try
         {
-            switch (context.Request.Url?.AbsolutePath)
-            {
-                case MetricsPath:
-                    response.StatusCode = 200;
-                    response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                    using (var buffer = new MemoryStream())
-                    {
-                        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, stop.Token);
-                        response.ContentLength64 = buffer.Length;
-                        buffer.Position = 0;
-                        await buffer.CopyToAsync(response.OutputStream, stop.Token);
-                    }
-
-                    break;
-                case HealthPath:
-                    await WriteTextAsync(response, 200, "ok\n");
-                    break;
-                case ReadyPath:
-                    var isReady = ready();
-                    await WriteTextAsync(response, isReady ? 200 : 503, isReady ? "ready\n" : "not ready\n");
-                    break;
-                case StatusPath when status?.Invoke() is { } json:
-                    await WriteTextAsync(response, 200, json, "application/json");
-                    break;
-                default:
-                    await WriteTextAsync(response, 404, "not found\n");
-                    break;
-            }
+            var request = await HttpExchange.ReadRequestAsync(stream, timeout.Token);
+            var answer = request is null ? HttpAnswer.Text(400, "bad request\n") : await AnswerAsync(request, timeout.Token);
+            await HttpExchange.WriteAsync(stream, answer, request?.Method == "HEAD", timeout.Token);
         }
-        catch (Exception e) when (e is HttpListenerException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            // The client went away or the server is stopping.
-        }
-        finally
-        {
-            try
-            {
-                response.Close();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-            }
+            // The client went away, was too slow, or the server is stopping.
         }
     }
 
-    private async Task WriteTextAsync(HttpListenerResponse response, int code, string text, string mediaType = "text/plain")
+    private async Task<HttpAnswer> AnswerAsync(HttpRequestLine request, CancellationToken token)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        response.StatusCode = code;
-        response.ContentType = mediaType + "; charset=utf-8";
-        response.ContentLength64 = bytes.Length;
-        await response.OutputStream.WriteAsync(bytes, stop.Token);
+        if (request.Method is not ("GET" or "HEAD"))
+        {
+            return HttpAnswer.Text(405, "method not allowed\n");
+        }
+
+        switch (request.Path)
+        {
+            case MetricsPath:
+                using (var buffer = new MemoryStream())
+                {
+                    await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, token);
+                    return new HttpAnswer(200, "text/plain; version=0.0.4; charset=utf-8", buffer.ToArray());
+                }
+
+            case HealthPath:
+                return HttpAnswer.Text(200, "ok\n");
+            case ReadyPath:
+                var isReady = ready();
+                return HttpAnswer.Text(isReady ? 200 : 503, isReady ? "ready\n" : "not ready\n");
+            case StatusPath when status?.Invoke() is { } json:
+                return HttpAnswer.Text(200, json, "application/json");
+            default:
+                return HttpAnswer.Text(404, "not found\n");
+        }
     }
 
     public void Dispose()
     {
         stop.Cancel();
-        listener.Close();
+        listener.Dispose();
         try
         {
             loop.Wait(TimeSpan.FromSeconds(2));
