@@ -19,7 +19,7 @@ public class DockerfileTests
     private sealed record Instruction(string Stage, string Keyword, string Arguments);
 
     [Fact]
-    public void EveryLineOpensWithAnInstructionAndCopiesFromEarlierStages()
+    public void EveryLineOpensWithAnInstructionAndCopiesWhatExists()
     {
         var instructions = Instructions();
         Assert.All(instructions, i => Assert.True(Keywords.Contains(i.Keyword), $"stage {i.Stage}: '{i.Keyword} {i.Arguments}' is not an instruction"));
@@ -34,6 +34,12 @@ public class DockerfileTests
             else if (i.Keyword == "COPY" && i.Arguments.StartsWith("--from=", StringComparison.Ordinal))
             {
                 Assert.Contains(i.Arguments.Split(' ')[0]["--from=".Length..], stages);
+            }
+            else if (i.Keyword == "COPY")
+            {
+                // Sources in the build context (the repository root), all but the destination.
+                var sources = i.Arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).SkipLast(1);
+                Assert.All(sources, source => Assert.True(Path.Exists(Path.Combine(RepoPaths.Root, source)), $"COPY {source}: not in the repository"));
             }
         }
 
