@@ -8,8 +8,11 @@ namespace Copal.Tests;
 /// <summary>A real copal-node process serves /metrics, /healthz and /readyz on its metrics port.</summary>
 public class MetricsEndpointTests
 {
-    [Fact]
-    public async Task NodeServesMetricsAndHealth()
+    /// <summary>With IPv6 off the server listens on IPv4 alone, as in containers whose kernel has no IPv6.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task NodeServesMetricsAndHealth(bool ipv6)
     {
         var port = TestPorts.Free();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -19,6 +22,10 @@ public class MetricsEndpointTests
         }
 
         start.Environment["COPAL_LOG_FORMAT"] = "json";
+        if (!ipv6)
+        {
+            start.Environment["DOTNET_SYSTEM_NET_DISABLEIPV6"] = "1";
+        }
         using var process = Process.Start(start)!;
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.OutputDataReceived += (_, e) => log.Enqueue(e.Data ?? string.Empty);

@@ -62,12 +62,17 @@ public sealed class HealthServer : IDisposable
     /// <summary>A socket listening on every interface: IPv4 and IPv6 where the kernel has IPv6 (some containers do not).</summary>
     private static Socket Listen(int port)
     {
-        var dual = Socket.OSSupportsIPv6;
-        var socket = new Socket(dual ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var any = Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
+        var socket = new Socket(any.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.DualMode = dual;
-            socket.Bind(new IPEndPoint(dual ? IPAddress.IPv6Any : IPAddress.Any, port));
+            if (any.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                // DualMode throws on an IPv4 socket.
+                socket.DualMode = true;
+            }
+
+            socket.Bind(new IPEndPoint(any, port));
             socket.Listen(64);
             return socket;
         }
