@@ -98,7 +98,9 @@ public sealed class HealthServer : IDisposable
             }
             catch (SocketException e)
             {
+                // Out of file descriptors, say: wait instead of spinning on the error.
                 Log.Warning("Metrics server: {Error}", e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
                 continue;
             }
 
