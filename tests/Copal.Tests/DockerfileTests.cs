@@ -1,3 +1,4 @@
+using Copal.Cluster;
 using Copal.Coordinator.Cluster;
 using Xunit;
 
@@ -53,6 +54,21 @@ public class DockerfileTests
     {
         var env = Instructions().Where(i => i.Stage == "copal-node" && i.Keyword == "ENV").Select(i => i.Arguments);
         Assert.Contains($"GLIBC_TUNABLES={LocalNodes.MallocTunables}", env);
+    }
+
+    [Fact]
+    public void ImageDefaultsAreVariablesTheCodeReadsOnThePortsTheImagesExpose()
+    {
+        var instructions = Instructions();
+        var env = instructions.Where(i => i.Stage == "runtime" && i.Keyword == "ENV")
+            .SelectMany(i => i.Arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(pair => pair.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair[1]);
+        Assert.All(env.Keys.Where(k => k.StartsWith("COPAL_", StringComparison.Ordinal)), k => Assert.Contains(k, EnvironmentVariables.All));
+
+        string[] Exposed(string stage) => instructions.Where(i => i.Stage == stage && i.Keyword == "EXPOSE").SelectMany(i => i.Arguments.Split(' ')).ToArray();
+        Assert.Equal([env[EnvironmentVariables.Port], env[EnvironmentVariables.DataPort], env[EnvironmentVariables.MetricsPort]], Exposed("copal-node"));
+        Assert.Equal([env[EnvironmentVariables.Port], env[EnvironmentVariables.MetricsPort]], Exposed("copal"));
     }
 
     /// <summary>Each logical line as (stage, instruction, arguments); the stage is the last FROM's AS name.</summary>
