@@ -46,8 +46,8 @@ internal static class HttpExchange
             length += read;
         }
 
-        var text = Encoding.ASCII.GetString(head, 0, length);
-        var parts = text[..text.IndexOf("\r\n", StringComparison.Ordinal)].Split(' ');
+        // Only the request line is used; the headers are read to find where the request ends.
+        var parts = Encoding.ASCII.GetString(head, 0, head.AsSpan(0, length).IndexOf("\r\n"u8)).Split(' ');
         if (parts.Length != 3 || !parts[1].StartsWith('/') || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
         {
             return null;
