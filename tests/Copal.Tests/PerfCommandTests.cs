@@ -12,7 +12,9 @@ public class PerfCommandTests
         "forward_tokens_per_s", "forward_gflops", "matmul_gflops", "copal_stage_over_forward", "wanda_stage_over_forward", "importance_gemm_efficiency",
     ];
 
-    private static readonly string[] TinyModel = ["--samples", "2", "--seqlen", "32", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4", "--repeat", "1"];
+    private static readonly string[] TinyShape = ["--samples", "2", "--seqlen", "32", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4"];
+
+    private static readonly string[] TinyModel = [.. TinyShape, "--repeat", "1"];
 
     [Fact]
     public void A_tiny_perf_run_reports_every_measure()
@@ -47,13 +49,22 @@ public class PerfCommandTests
         using var dir = new TempDir();
         var report = dir.File("perf.json");
 
-        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
+        var result = CopalCli.Run(["bench", "perf", .. TinyShape, "--repeat", "2", "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();
         var cluster = json["cluster"]!;
         Assert.Equal(2, cluster["nodes"]!.GetValue<int>());
         Assert.Equal(4, cluster["samples"]!.GetValue<int>());
+        // Every --repeat round times both sides; the fastest of each side counts.
+        var rounds = cluster["rounds"]!.AsArray();
+        Assert.Equal(2, rounds.Count);
+        foreach (var side in new[] { "inprocess_stage_seconds", "cluster_stage_seconds" })
+        {
+            Assert.All(rounds, r => Assert.True(r![side]!.GetValue<double>() > 0));
+            Assert.Equal(rounds.Min(r => r![side]!.GetValue<double>()), cluster[side]!.GetValue<double>());
+        }
+
         var ratio = cluster["cluster_stage_seconds"]!.GetValue<double>() / cluster["inprocess_stage_seconds"]!.GetValue<double>();
         Assert.Equal(ratio, json["cluster_over_inprocess"]!.GetValue<double>(), 9);
         Assert.Contains("2 nodes", result.Stderr);

@@ -95,7 +95,13 @@ public sealed record PerfSettings
 /// <summary>One stage of the same run, timed in one process and on cluster nodes (report.json stages[].seconds).</summary>
 public sealed record ClusterStageRequest(string ModelDirectory, string WorkDirectory, int Nodes, int Samples, int SeqLen, ComputeOptions Compute, int Threads, ImportancePrecision Precision, int Rounds);
 
-public sealed record ClusterStageTimes(double InProcessSeconds, double ClusterSeconds);
+/// <summary>The stage seconds of each round, one process and the cluster; the fastest of each side counts.</summary>
+public sealed record ClusterStageTimes(IReadOnlyList<(double InProcess, double Cluster)> Rounds)
+{
+    public double InProcessSeconds => Rounds.Min(r => r.InProcess);
+
+    public double ClusterSeconds => Rounds.Min(r => r.Cluster);
+}
 
 /// <summary>
 /// The measurements of `copal bench perf`. Everything that is compared is measured in the same
@@ -196,7 +202,7 @@ public sealed class PerfBench(PerfSettings settings)
         json["cluster_over_inprocess"] = null;
         if (settings.ClusterNodes > 0)
         {
-            var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.ClusterSamples, settings.SeqLen, compute, settings.Threads, settings.ImportancePrecision, Math.Min(settings.Repeat, 2));
+            var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.ClusterSamples, settings.SeqLen, compute, settings.Threads, settings.ImportancePrecision, settings.Repeat);
             Directory.CreateDirectory(request.WorkDirectory);
             Log.Information("Timing a copal stage in one process and on {Nodes} node processes", settings.ClusterNodes);
             if (shape.Layers % settings.ClusterNodes != 0)
@@ -211,6 +217,7 @@ public sealed class PerfBench(PerfSettings settings)
                 ["samples"] = settings.ClusterSamples,
                 ["inprocess_stage_seconds"] = times.InProcessSeconds,
                 ["cluster_stage_seconds"] = times.ClusterSeconds,
+                ["rounds"] = new JsonArray(times.Rounds.Select(r => (JsonNode)new JsonObject { ["inprocess_stage_seconds"] = r.InProcess, ["cluster_stage_seconds"] = r.Cluster }).ToArray()),
             };
             json["cluster_over_inprocess"] = times.ClusterSeconds / times.InProcessSeconds;
         }
@@ -366,7 +373,7 @@ public sealed class PerfBench(PerfSettings settings)
     /// <summary>
     /// Times one copal stage in one process and on N node processes: `copal prune --nodes 0` and
     /// `--nodes N` as child processes, interleaved for <see cref="ClusterStageRequest.Rounds"/>
-    /// rounds, the fastest of each kept.
+    /// rounds (each side first in turn), the fastest of each kept.
     /// </summary>
     private static ClusterStageTimes ClusterStage(ClusterStageRequest request)
     {
@@ -398,15 +405,26 @@ public sealed class PerfBench(PerfSettings settings)
             return seconds;
         }
 
-        double inProcess = double.MaxValue, cluster = double.MaxValue;
+        var rounds = new List<(double, double)>();
         for (var round = 1; round <= request.Rounds; round++)
         {
-            var (i, c) = (StageSeconds(0), StageSeconds(request.Nodes));
+            // Which side runs first alternates, so a machine slowing down or speeding up over the
+            // rounds does not favour either.
+            double i, c;
+            if (round % 2 == 1)
+            {
+                (i, c) = (StageSeconds(0), StageSeconds(request.Nodes));
+            }
+            else
+            {
+                (c, i) = (StageSeconds(request.Nodes), StageSeconds(0));
+            }
+
             Log.Information("Cluster round {Round}: in-process stage {InProcess:F2}s, {Nodes} nodes {Cluster:F2}s", round, i, request.Nodes, c);
-            (inProcess, cluster) = (Math.Min(inProcess, i), Math.Min(cluster, c));
+            rounds.Add((i, c));
         }
 
-        return new ClusterStageTimes(inProcess, cluster);
+        return new ClusterStageTimes(rounds);
     }
 
     /// <summary>Generates a LLaMA-7B-shaped BF16 checkpoint, prunes it in a child process and samples its peak RSS.</summary>
