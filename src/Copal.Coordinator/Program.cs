@@ -17,16 +17,16 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     StatusCommand.Create(),
 };
 
-var parsed = root.Parse(args);
-if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
-{
-    Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
-    return 2;
-}
-
-Logging.Configure(parsed.GetValue(logLevel), parsed.GetValue(logFile));
 try
 {
+    var parsed = root.Parse(args);
+    if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+    {
+        Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
+        return 2;
+    }
+
+    Logging.Configure(parsed.GetValue(logLevel), parsed.GetValue(logFile));
     return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (CopalInputException e)

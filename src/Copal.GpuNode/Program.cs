@@ -20,11 +20,10 @@ root.SetAction((result, token) => NodeHost.RunAsync(result, token));
 try
 {
     var parsed = root.Parse(args);
-    var levelText = parsed.GetValue(NodeOptions.LogLevel);
-    var level = Enum.TryParse<Serilog.Events.LogEventLevel>(levelText, ignoreCase: true, out var parsedLevel) ? parsedLevel : Serilog.Events.LogEventLevel.Information;
+    var level = LogSetup.ParseLevel(parsed.GetValue(NodeOptions.LogLevel)!, $"--log-level (or {NodeOptions.LogLevelVariable})");
 
     // Containers read stdout: JSON lines there unless on a terminal (see LogSetup).
-    Log.Logger = LogSetup.Console(level, toStdout: true).CreateLogger();
+    Log.Logger = LogSetup.Console(level, toStdout: true, jsonWhenRedirected: true, LogSetup.TaggedTextTemplate).CreateLogger();
     if (parsed.Errors.Count > 0)
     {
         Console.Error.WriteLine("error: " + parsed.Errors[0].Message);

@@ -8,15 +8,14 @@ public sealed class ChaosHarness : IDisposable
     private readonly Process process;
 
     public ChaosHarness(params string[] args)
+        : this(new Dictionary<string, string>(), args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "copal.dll"));
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
+    }
 
-        process = Process.Start(start)!;
+    /// <summary>Starts copal with <paramref name="environment"/> added to this process's.</summary>
+    public ChaosHarness(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        process = Process.Start(CopalCli.StartInfo(environment, args))!;
         Stdout = process.StandardOutput.ReadToEndAsync();
         Stderr = process.StandardError.ReadToEndAsync();
     }

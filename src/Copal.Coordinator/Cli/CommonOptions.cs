@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Copal.Cluster;
+using Copal.Observability;
 using Serilog.Events;
 using TorchSharp;
 
@@ -31,7 +33,14 @@ public static class CommonOptions
         DefaultValueFactory = _ => "float32",
     };
 
-    public static Option<LogEventLevel> LogLevel() => new("--log-level") { Description = "Verbose, Debug, Information, Warning, Error", DefaultValueFactory = _ => LogEventLevel.Information, Recursive = true };
+    public static Option<LogEventLevel> LogLevel() => new("--log-level")
+    {
+        Description = $"Verbose, Debug, Information, Warning, Error [env {EnvironmentVariables.LogLevel}]",
+        DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.LogLevel) is { } level
+            ? LogSetup.ParseLevel(level, EnvironmentVariables.LogLevel)
+            : LogEventLevel.Information,
+        Recursive = true,
+    };
 
     public static Option<string?> LogFile() => new("--log-file") { Description = "also write JSON log events to this file", Recursive = true };
 

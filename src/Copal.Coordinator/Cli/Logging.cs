@@ -1,20 +1,19 @@
+using Copal.Observability;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 
 namespace Copal.Coordinator.Cli;
 
-/// <summary>Serilog set-up shared by every command: stderr (so stdout stays for results) and an optional file.</summary>
+/// <summary>
+/// Serilog set-up shared by every command: stderr (so stdout stays for results), text unless
+/// COPAL_LOG_FORMAT=json (a coordinator pod's log collector reads JSON lines), and an optional file.
+/// </summary>
 public static class Logging
 {
     public static void Configure(LogEventLevel level, string? file)
     {
-        var config = new LoggerConfiguration()
-            .MinimumLevel.Is(level)
-            .Enrich.FromLogContext()
-            .WriteTo.Console(
-                outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
-                standardErrorFromLevel: LogEventLevel.Verbose);
+        var config = LogSetup.Console(level, toStdout: false, jsonWhenRedirected: false, LogSetup.PlainTextTemplate);
         if (file != null)
         {
             config = config.WriteTo.File(new CompactJsonFormatter(), file);

@@ -7,33 +7,48 @@ using Serilog.Formatting.Compact;
 namespace Copal.Observability;
 
 /// <summary>
-/// Console logging for Copal processes: JSON lines (one compact-JSON object per event) when
-/// COPAL_LOG_FORMAT=json or when the output is not a terminal (a container, a pipe), readable
-/// text on a terminal or with COPAL_LOG_FORMAT=text. Every event carries the run id, stage and
-/// node of <see cref="LogFields"/> where they are known.
+/// Console logging for Copal processes: JSON lines (one compact-JSON object per event) with
+/// COPAL_LOG_FORMAT=json, readable text with COPAL_LOG_FORMAT=text; unset, each process picks (a
+/// node: JSON when its output is not a terminal, as in a container). The level is --log-level or
+/// COPAL_LOG_LEVEL. Every event carries the run id, stage and node of <see cref="LogFields"/>
+/// where they are known.
 /// </summary>
 public static class LogSetup
 {
-    public const string TextTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}]{NodeTag}{StageTag} {Message:lj}{NewLine}{Exception}";
+    /// <summary>Text lines of a node: which node, in which stage.</summary>
+    public const string TaggedTextTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}]{NodeTag}{StageTag} {Message:lj}{NewLine}{Exception}";
 
-    /// <summary>True when events should be JSON lines on a stream that is (or is not) redirected.</summary>
-    public static bool UseJson(bool redirected)
+    /// <summary>Text lines of a command, whose messages name their stage themselves.</summary>
+    public const string PlainTextTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}";
+
+    /// <summary>True when events should be JSON lines: as COPAL_LOG_FORMAT says, else <paramref name="unset"/>.</summary>
+    public static bool UseJson(bool unset)
     {
         var format = EnvironmentVariables.Get(EnvironmentVariables.LogFormat)?.ToLowerInvariant();
         return format switch
         {
             "json" => true,
             "text" => false,
-            null => redirected,
+            null => unset,
             _ => throw new CopalInputException($"{EnvironmentVariables.LogFormat}={format}: expected json or text"),
         };
     }
 
-    /// <summary>A logger configuration writing to stdout (<paramref name="toStdout"/>) or stderr, in the format chosen by <see cref="UseJson"/>.</summary>
-    public static LoggerConfiguration Console(LogEventLevel level, bool toStdout)
+    /// <summary>A --log-level or COPAL_LOG_LEVEL value (<paramref name="source"/> names it in the error).</summary>
+    public static LogEventLevel ParseLevel(string text, string source) =>
+        Enum.TryParse<LogEventLevel>(text, ignoreCase: true, out var level) && Enum.IsDefined(level)
+            ? level
+            : throw new CopalInputException($"{source}: '{text}' is not a log level (Verbose, Debug, Information, Warning, Error or Fatal)");
+
+    /// <summary>
+    /// A logger configuration writing to stdout (<paramref name="toStdout"/>) or stderr, as JSON
+    /// lines or text in <paramref name="textTemplate"/> (<see cref="UseJson"/>; unset: JSON when
+    /// <paramref name="jsonWhenRedirected"/> and the stream is not a terminal).
+    /// </summary>
+    public static LoggerConfiguration Console(LogEventLevel level, bool toStdout, bool jsonWhenRedirected, string textTemplate)
     {
         var redirected = toStdout ? System.Console.IsOutputRedirected : System.Console.IsErrorRedirected;
-        var json = UseJson(redirected);
+        var json = UseJson(jsonWhenRedirected && redirected);
         var config = new LoggerConfiguration()
             .MinimumLevel.Is(level)
             .Enrich.FromLogContext()
@@ -41,7 +56,7 @@ public static class LogSetup
         var errorFrom = toStdout ? (LogEventLevel?)null : LogEventLevel.Verbose;
         return json
             ? config.WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: errorFrom)
-            : config.WriteTo.Console(outputTemplate: TextTemplate, standardErrorFromLevel: errorFrom);
+            : config.WriteTo.Console(outputTemplate: textTemplate, standardErrorFromLevel: errorFrom);
     }
 }
 
