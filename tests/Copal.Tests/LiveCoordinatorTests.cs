@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text.Json;
 using Copal.Cluster;
 using Copal.Coordinator.Monitoring;
@@ -26,10 +27,12 @@ public class LiveCoordinatorTests
         var layers = live.Live!.Nodes.OrderBy(n => n.FirstLayer).SelectMany(n => Enumerable.Range(n.FirstLayer, n.LastLayer - n.FirstLayer + 1)).ToList();
         Assert.Equal(Enumerable.Range(0, 4), layers);
         Assert.Equal(["fiction", "science", "speech"], live.Datasets);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(HealthServer.ReadyPath)).StatusCode);
 
         ChaosHarness.WaitForJournal(dir.File("run"), "\"run-completed\"", TimeSpan.FromMinutes(5));
         var done = await PollAsync(http, s => s.Stages.All(st => st.State == "done"), TimeSpan.FromSeconds(30));
         Assert.Equal(3, done.Live!.Stage);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(HealthServer.ReadyPath)).StatusCode);
 
         // Work was timed by phase and counted.
         var metrics = await http.GetStringAsync(HealthServer.MetricsPath);
@@ -55,6 +58,58 @@ public class LiveCoordinatorTests
 
         Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromSeconds(60)));
         Assert.True(ChaosHarness.WaitUntilGone(nodes, TimeSpan.FromSeconds(30)), "node processes outlived the coordinator");
+    }
+
+    /// <summary>
+    /// A coordinator pod whose seed never answers: alive but not ready (it is no Up member), stopped
+    /// at once by SIGTERM, and with COPAL_LOG_FORMAT=json every line it logs, Akka's included, is a
+    /// JSON object with the run id.
+    /// </summary>
+    [Fact]
+    public async Task ACoordinatorOutsideTheClusterIsNotReadyAndLogsJsonLines()
+    {
+        using var dir = new TempDir();
+        var port = TestPorts.Free();
+        var environment = new Dictionary<string, string> { [EnvironmentVariables.LogFormat] = "json" };
+        using var coordinator = new ChaosHarness(environment, [.. ResumeTests.Run, "--out", dir.File("run"), "--seeds", $"akka.tcp://copal@127.0.0.1:{TestPorts.Free()}", "--metrics-port", port.ToString()]);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+
+        await PollAsync(http, s => s.Live is not null, TimeSpan.FromMinutes(1));
+        // Long enough for a member whose seed answers to be Up (a 3-node run's are within 3 s).
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(HealthServer.HealthPath)).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync(HealthServer.ReadyPath)).StatusCode);
+
+        using (var term = Process.Start("kill", ["-TERM", coordinator.Pid.ToString()]))
+        {
+            await term.WaitForExitAsync();
+        }
+
+        // It stops at once, although the member's wait for nodes would have lasted --node-timeout.
+        Assert.Equal(128 + 15, coordinator.WaitForExit(TimeSpan.FromSeconds(30)));
+        var lines = (await coordinator.Stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.Contains("Metrics and health", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("Stopping on SIGTERM", StringComparison.Ordinal) && l.Contains("copal resume", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("\"AkkaSource\"", StringComparison.Ordinal));
+        Assert.All(lines, line =>
+        {
+            using var json = JsonDocument.Parse(line);
+            Assert.Equal("run", json.RootElement.GetProperty("RunId").GetString());
+        });
+    }
+
+    /// <summary>A coordinator that reaches no seed within COPAL_JOIN_TIMEOUT exits, instead of waiting for nodes until --node-timeout.</summary>
+    [Fact]
+    public void ACoordinatorThatReachesNoSeedExits()
+    {
+        using var dir = new TempDir();
+        var environment = new Dictionary<string, string> { [EnvironmentVariables.JoinTimeout] = "3" };
+
+        var result = CopalCli.Run(TimeSpan.FromMinutes(2), environment, [.. ResumeTests.Run, "--out", dir.File("run"), "--seeds", $"akka.tcp://copal@127.0.0.1:{TestPorts.Free()}"]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("cluster member has stopped", result.Stderr);
+        Assert.Contains("copal resume", result.Stderr);
     }
 
     [Fact]

@@ -33,10 +33,16 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         LogFields.RunId ??= Path.GetFileName(Path.GetFullPath(target.OutDir));
         ClusterSession? session = null;
         var status = new LiveRun(target.OutDir, () => session);
-        using var health = HealthServer.Start(hosting.MetricsPort, status: status.Json);
+        using var health = HealthServer.Start(hosting.MetricsPort, () => hosting.Cluster is null || status.Finished || session is { IsUp: true }, status.Json);
         try
         {
-            var code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!), status);
+            int code;
+            using (StopSignals.During(target.OutDir))
+            {
+                code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!), status);
+            }
+
+            status.Finished = true;
             if (hosting.Linger)
             {
                 Linger();
@@ -116,6 +122,9 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
     private sealed class LiveRun(string directory, Func<ClusterSession?> session)
     {
         public volatile bool Started;
+
+        /// <summary>The run is over: a lingering coordinator is ready to serve its status, in the cluster or not.</summary>
+        public volatile bool Finished;
 
         public string? Json()
         {

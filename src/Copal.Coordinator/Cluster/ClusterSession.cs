@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
+using Copal.Coordinator.Cli;
 using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;
@@ -32,6 +33,8 @@ public sealed class ClusterSession : IDisposable
     private long epochs;
     private int unreachableEvents;
     private volatile IReadOnlyList<NodeStatus> assigned = [];
+    private volatile bool up;
+    private volatile bool closing;
 
     public ClusterSession(ClusterOptions options)
     {
@@ -39,6 +42,9 @@ public sealed class ClusterSession : IDisposable
         var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator));
         system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
+        cluster.RegisterOnMemberUp(() => up = true);
+        cluster.RegisterOnMemberRemoved(() => up = false);
+        system.WhenTerminated.ContinueWith(_ => Stopped(), TaskScheduler.Default);
         if (options.Seeds.Count == 0)
         {
             cluster.Join(cluster.SelfAddress);
@@ -62,6 +68,9 @@ public sealed class ClusterSession : IDisposable
     }
 
     public ActorSystem System => system;
+
+    /// <summary>This process is an Up member of the cluster (its readiness).</summary>
+    public bool IsUp => up;
 
     public LocalNodes? Nodes => localNodes;
 
@@ -106,8 +115,24 @@ public sealed class ClusterSession : IDisposable
         return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)));
     }
 
+    /// <summary>
+    /// The member stopped on its own: no seed answered within COPAL_JOIN_TIMEOUT, or the
+    /// split-brain resolver downed it. The run's waits would only end at --node-timeout.
+    /// </summary>
+    private void Stopped()
+    {
+        if (closing)
+        {
+            return;
+        }
+
+        Log.Error("This coordinator's cluster member has stopped (no seed answered within {Variable:l}, or the cluster downed it); the run stops here and `copal resume` continues it", EnvironmentVariables.JoinTimeout);
+        ProcessStop.Exit(1);
+    }
+
     public void Dispose()
     {
+        closing = true;
         // Leave while the nodes still answer, so the shutdown does not wait on dead members.
         CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TimeSpan.FromSeconds(10));
         system.Dispose();
