@@ -26,6 +26,8 @@ public sealed class ChaosHarness : IDisposable
 
     public int Pid => process.Id;
 
+    public bool HasExited => process.HasExited;
+
     /// <summary>Waits until the run's journal shows a stage start.</summary>
     public static void WaitForJournal(string runDir, string text, TimeSpan timeout)
     {

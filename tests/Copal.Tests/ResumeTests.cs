@@ -26,6 +26,35 @@ public class ResumeTests
         }
     }
 
+    /// <summary>
+    /// A second prune or resume of a run directory in use is refused before it writes anything;
+    /// the lock goes with the process that held it, even when it is killed.
+    /// </summary>
+    [Fact]
+    public void ARunDirectoryServesOneProcessAtATime()
+    {
+        using var dir = new TempDir();
+        var run = dir.File("run");
+        using (var first = new ChaosHarness(["prune", "--samples", "512", "--seqlen", "256", "--eval-windows", "2", "--out", run]))
+        {
+            ChaosHarness.WaitForJournal(run, "\"stage-started\"", TimeSpan.FromMinutes(2));
+            var journal = File.ReadAllText(Path.Combine(run, Runs.RunJournal.FileName));
+
+            foreach (var second in new[] { CopalCli.Run("resume", run), CopalCli.Run([.. Run, "--out", run, "--force"]) })
+            {
+                Assert.Equal(2, second.ExitCode);
+                Assert.Contains("in use by another copal process", second.Stderr);
+            }
+
+            Assert.False(File.ReadAllText(Path.Combine(run, Runs.RunJournal.FileName)).Length < journal.Length, "a refused process touched the journal");
+            Assert.False(first.HasExited, "the first run ended before the others were refused; the test proves nothing");
+            ChaosHarness.Kill(first.Pid);
+            first.WaitForExit(TimeSpan.FromSeconds(30));
+        }
+
+        using var free = Runs.RunLock.Acquire(run);
+    }
+
     [Fact]
     public void ATruncatedCommittedShardIsNoticedAndRecomputed()
     {

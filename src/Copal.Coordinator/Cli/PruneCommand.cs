@@ -89,7 +89,8 @@ public static class OutputDirectory
             throw new CopalInputException($"--out {path}: is a file");
         }
 
-        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any() && !force)
+        // The lock file alone is what a run killed before its first write leaves.
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any(e => Path.GetFileName(e) != RunLock.FileName) && !force)
         {
             throw new CopalInputException($"--out {path}: directory exists and is not empty (use --force to write into it)");
         }

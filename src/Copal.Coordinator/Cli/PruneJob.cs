@@ -73,6 +73,11 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         if (!target.Resume)
         {
             OutputDirectory.Prepare(outDir, target.Force);
+        }
+
+        using var runLock = RunLock.Acquire(outDir);
+        if (!target.Resume)
+        {
             File.Delete(Path.Combine(outDir, RunJournal.FileName));
             Spec(datasets).Save(outDir);
         }
