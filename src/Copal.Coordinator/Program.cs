@@ -22,7 +22,8 @@ try
     var parsed = root.Parse(args);
     if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
     {
-        Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
+        // All of them, on one line: "Required command was not provided" alone hid the word that was wrong.
+        Console.Error.WriteLine("error: " + string.Join(" ", parsed.Errors.Select(e => e.Message)));
         return 2;
     }
 

@@ -41,6 +41,10 @@ public sealed class EvalCommandTests
         { "unknown-dataset", ["unknown dataset 'poetry'"] },
         { "seqlen-too-long", ["--seqlen 512", "max_position_embeddings 256"] },
         { "unknown-option", ["--frobnicate"] },
+        { "missing-tokenizer", ["tokenizer not found"] },
+        { "truncated-tokenizer", [LlamaModel.TokenizerFile] },
+        { "config-not-an-object", ["expected a JSON object, got array"] },
+        { "config-field-a-string", ["hidden_size must be a positive integer, got \"128\""] },
         { "report-folder-missing", ["--report", "does not exist"] },
     };
 
@@ -69,6 +73,28 @@ public sealed class EvalCommandTests
                 break;
             case "seqlen-too-long":
                 args.AddRange(["--seqlen", "512"]);
+                break;
+            case "missing-tokenizer":
+                File.Delete(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.TokenizerFile));
+                args.AddRange(["--model", dir.File("model")]);
+                break;
+            case "truncated-tokenizer":
+                using (var tokenizer = new FileStream(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.TokenizerFile), FileMode.Open))
+                {
+                    tokenizer.SetLength(tokenizer.Length / 3);
+                }
+
+                args.AddRange(["--model", dir.File("model")]);
+                break;
+            case "config-not-an-object":
+                File.WriteAllText(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.ConfigFile), "[1, 2]");
+                args.AddRange(["--model", dir.File("model")]);
+                break;
+            case "config-field-a-string":
+                var config = TestCheckpoints.TinyMixConfig();
+                config["hidden_size"] = "128";
+                File.WriteAllText(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.ConfigFile), config.ToJsonString());
+                args.AddRange(["--model", dir.File("model")]);
                 break;
             case "unknown-option":
                 args.AddRange(["--frobnicate", "3"]);

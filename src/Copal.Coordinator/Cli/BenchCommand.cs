@@ -132,7 +132,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
     {
         // Everything is checked before anything is written: settings were checked when parsed,
         // here the data, the masks against the model, the report path and the output directory.
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = SentencePieceTokenizer.LoadInput(model.TokenizerPath);
         var pruners = combinations.Select(s => new ContinualPruner(model, data, tokenizer, s, compute)).ToList();
         try
         {

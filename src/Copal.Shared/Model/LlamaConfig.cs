@@ -47,11 +47,16 @@ public sealed record LlamaConfig
 
     private static LlamaConfig FromJson(string path, JsonElement root)
     {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new CopalInputException($"{path}: expected a JSON object, got {root.ValueKind.ToString().ToLowerInvariant()}");
+        }
+
         int Int(string name, int? fallback = null)
         {
             if (root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
             {
-                return v.TryGetInt32(out var i) && i > 0 ? i : throw new CopalInputException($"{path}: {name} must be a positive integer, got {v.GetRawText()}");
+                return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) && i > 0 ? i : throw new CopalInputException($"{path}: {name} must be a positive integer, got {v.GetRawText()}");
             }
 
             return fallback ?? throw new CopalInputException($"{path}: missing required field {name}");
@@ -61,7 +66,7 @@ public sealed record LlamaConfig
         {
             if (root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
             {
-                return v.TryGetDouble(out var d) && d > 0 ? d : throw new CopalInputException($"{path}: {name} must be a positive number, got {v.GetRawText()}");
+                return v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && d > 0 ? d : throw new CopalInputException($"{path}: {name} must be a positive number, got {v.GetRawText()}");
             }
 
             return fallback;

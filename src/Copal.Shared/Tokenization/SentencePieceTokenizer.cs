@@ -65,6 +65,24 @@ public sealed class SentencePieceTokenizer
     /// <exception cref="InvalidDataException">The file is truncated, corrupt, or not a supported BPE model.</exception>
     public static SentencePieceTokenizer Load(string path) => new(SentencePieceModel.Load(path));
 
+    /// <summary>A checkpoint's tokenizer given by a user: a missing or unreadable file is an input error naming it.</summary>
+    public static SentencePieceTokenizer LoadInput(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new CopalInputException($"{path}: tokenizer not found (LLaMA checkpoints carry a sentencepiece tokenizer.model)");
+        }
+
+        try
+        {
+            return Load(path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CopalInputException(e.Message, e);
+        }
+    }
+
     /// <summary>Encodes <paramref name="text"/> as one sequence, without BOS or EOS.</summary>
     public int[] Encode(string text)
     {
