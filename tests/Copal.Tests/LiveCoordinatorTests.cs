@@ -122,6 +122,13 @@ public class LiveCoordinatorTests
         var unreachable = CopalCli.Run("status", "--url", $"http://127.0.0.1:{TestPorts.Free()}", "--timeout", "2");
         Assert.Equal(2, unreachable.ExitCode);
         Assert.Contains("/status", unreachable.Stderr);
+
+        foreach (var bad in new[] { "0", "-1", "NaN" })
+        {
+            var refused = CopalCli.Run("status", "--url", $"http://127.0.0.1:{TestPorts.Free()}", "--timeout", bad);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains($"--timeout {bad}: expected seconds above 0", refused.Stderr);
+        }
     }
 
     private static async Task<RunStatus> PollAsync(HttpClient http, Func<RunStatus, bool> until, TimeSpan timeout)

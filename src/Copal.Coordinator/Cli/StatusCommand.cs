@@ -17,6 +17,14 @@ public static class StatusCommand
         var runDir = new Argument<string?>("RUN_DIR") { Description = "the --out directory of a run", Arity = ArgumentArity.ZeroOrOne };
         var url = new Option<string?>("--url") { Description = $"ask a running coordinator instead (its metrics port: http://host:port) [env {EnvironmentVariables.CoordinatorUrl}]", DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.CoordinatorUrl) };
         var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the coordinator's answer", DefaultValueFactory = _ => 10 };
+        timeout.Validators.Add(r =>
+        {
+            var seconds = r.GetValueOrDefault<double>();
+            if (!(seconds > 0 && seconds <= TimeSpan.FromDays(1).TotalSeconds))
+            {
+                r.AddError($"--timeout {seconds}: expected seconds above 0, at most a day");
+            }
+        });
         var command = new Command("status", "Show the state of a run: from its journal and stage manifests, or live from its coordinator") { runDir, url, timeout };
         command.SetAction(async (result, cancel) =>
         {
