@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Copal.Runs;
 using Xunit;
 
 namespace Copal.Tests;
@@ -79,6 +81,68 @@ public class ResumeTests
         {
             Assert.Equal(before[stage], Digests(dir.File("run"), stage));
         }
+    }
+
+    [Fact]
+    public void AJournalLineTornByACrashIsCutOffAndTheRunGoesOnAfterIt()
+    {
+        using var dir = new TempDir();
+        var run = dir.File("run");
+        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
+        Assert.True(clean.ExitCode == 0, clean.Stderr);
+
+        // A crash while stage 2's commit was being appended: half its line, nothing after it.
+        var journal = Path.Combine(run, RunJournal.FileName);
+        var lines = File.ReadAllLines(journal);
+        var commit = Array.FindIndex(lines, l => l.Contains("\"stage-committed\",\"Stage\":2", StringComparison.Ordinal));
+        File.WriteAllText(journal, string.Concat(lines[..commit].Select(l => l + "\n")) + lines[commit][..(lines[commit].Length / 2)]);
+        var torn = File.ReadAllBytes(journal);
+
+        // status only reads: it passes over the torn line and leaves it in place.
+        var status = CopalCli.Run("status", run);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Contains("running", status.Stdout);
+        Assert.Equal(torn, File.ReadAllBytes(journal));
+
+        var resumed = CopalCli.Run("resume", run);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        var after = File.ReadAllLines(journal);
+        Assert.All(after, l => JsonDocument.Parse(l).Dispose());
+        Assert.Contains("\"run-completed\"", after[^1]);
+        Assert.Contains("torn by a crash", resumed.Stderr);
+
+        status = CopalCli.Run("status", run);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.DoesNotContain("running", status.Stdout);
+        Assert.Contains("last event: run-completed", status.Stdout);
+        var again = CopalCli.Run("resume", run);
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        Assert.Equal(2, again.Stderr.Split('\n').Count(l => l.Contains("committed and verified", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void AJournalDamagedBeforeItsLastLineIsRefusedAndLeftAsItIs()
+    {
+        using var dir = new TempDir();
+        var run = dir.File("run");
+        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
+        Assert.True(clean.ExitCode == 0, clean.Stderr);
+
+        // No crash does this: line 3 of 8 cut short, whole lines after it.
+        var journal = Path.Combine(run, RunJournal.FileName);
+        var lines = File.ReadAllLines(journal);
+        lines[2] = lines[2][..(lines[2].Length / 2)];
+        File.WriteAllLines(journal, lines);
+        var damaged = File.ReadAllBytes(journal);
+
+        foreach (var command in new[] { new[] { "resume", run }, ["status", run], [.. Run, "--datasets", "fiction,science", "--out", run, "--resume-existing"] })
+        {
+            var refused = CopalCli.Run(command);
+            Assert.True(refused.ExitCode == 2, refused.Stderr);
+            Assert.Contains($"{journal}: line 3 ", refused.Stderr);
+        }
+
+        Assert.Equal(damaged, File.ReadAllBytes(journal));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed record RunStatus(
     public static RunStatus Read(string directory, bool verify)
     {
         var spec = RunSpec.Load(directory);
-        var journal = RunJournal.Open(directory);
+        var journal = RunJournal.Read(directory);
         var stages = spec.Datasets.Select((dataset, i) =>
         {
             var index = i + 1;

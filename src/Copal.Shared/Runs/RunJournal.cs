@@ -1,22 +1,25 @@
 using System.Security.Cryptography;
 using System.Text;
 using Copal.Cluster;
+using Serilog;
 
 namespace Copal.Runs;
 
 /// <summary>
 /// The durable record of a run: an append-only file of JSON lines, each flushed to disk before
 /// the run goes on. A stage counts as done only through its commit line, written after its
-/// files are durable and verified; a line torn by a crash is ignored on reading.
+/// files are durable and verified. Entries are appended one at a time, so a crash can tear only
+/// the last line: that line is ignored on reading, and cut off before the run appends again.
 /// </summary>
 public sealed class RunJournal
 {
     public const string FileName = "journal.jsonl";
 
-    private readonly string path;
+    /// <summary>Null when the journal was read only to look at it.</summary>
+    private readonly string? path;
     private readonly List<JournalEntry> entries;
 
-    private RunJournal(string path, List<JournalEntry> entries)
+    private RunJournal(string? path, List<JournalEntry> entries)
     {
         this.path = path;
         this.entries = entries;
@@ -24,33 +27,67 @@ public sealed class RunJournal
 
     public IReadOnlyList<JournalEntry> Entries => entries;
 
+    /// <summary>Opens the journal of a run that goes on: a torn last line is cut off, so the next entry starts a line of its own.</summary>
     public static RunJournal Open(string runDirectory)
     {
         var path = Path.Combine(runDirectory, FileName);
-        var entries = new List<JournalEntry>();
-        if (File.Exists(path))
+        var (entries, complete, length) = Parse(path);
+        if (complete < length)
         {
-            foreach (var line in File.ReadAllLines(path))
-            {
-                try
-                {
-                    entries.Add(WireJson.Deserialize<JournalEntry>(line));
-                }
-                catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
-                {
-                    // The tail of a line being written when the process died.
-                    break;
-                }
-            }
+            Log.Warning("{Journal}: its last line was torn by a crash while it was written; cutting off those {Bytes} bytes", path, length - complete);
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read);
+            file.SetLength(complete);
+            file.Flush(flushToDisk: true);
         }
 
         return new RunJournal(path, entries);
     }
 
+    /// <summary>Reads the journal without changing it (its run may be writing it right now): a torn last line is ignored.</summary>
+    public static RunJournal Read(string runDirectory) => new(null, Parse(Path.Combine(runDirectory, FileName)).Entries);
+
+    /// <summary>The entries of the complete lines and the length of the file they fill; what follows is a torn last line.</summary>
+    private static (List<JournalEntry> Entries, long Complete, long Length) Parse(string path)
+    {
+        var entries = new List<JournalEntry>();
+        var bytes = File.Exists(path) ? File.ReadAllBytes(path) : [];
+        var start = 0;
+        for (var number = 1; ; number++)
+        {
+            var end = Array.IndexOf(bytes, (byte)'\n', start);
+            if (end < 0)
+            {
+                // An unterminated last line: its append never finished.
+                break;
+            }
+
+            try
+            {
+                entries.Add(WireJson.Deserialize<JournalEntry>(Encoding.UTF8.GetString(bytes, start, end - start)));
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
+            {
+                if (end == bytes.Length - 1)
+                {
+                    // The last line, garbled: its append never reached the disk whole.
+                    break;
+                }
+
+                // Not something a crash leaves: refusing beats silently dropping every later entry.
+                throw new CopalInputException($"{path}: line {number} is not a journal entry ({e.Message}), yet lines follow it; a crash tears only the last line, so the journal was damaged otherwise: restore it, or start the run again");
+            }
+
+            start = end + 1;
+        }
+
+        return (entries, start, bytes.Length);
+    }
+
     public void Append(JournalEntry entry)
     {
+        var file = path ?? throw new InvalidOperationException("the journal was read to look at it, not opened to append to it");
         entry = entry with { Time = DateTime.UtcNow };
-        using (var f = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read))
+        using (var f = new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.Read))
         {
             f.Write(Encoding.UTF8.GetBytes(WireJson.Serialize(entry) + "\n"));
             f.Flush(flushToDisk: true);
