@@ -97,6 +97,42 @@ public class PruneCommandTests
         Assert.True(Directory.Exists(Path.Combine(outDir, "stage-1-fiction")));
     }
 
+    [Fact]
+    public void LeftoversOfInterruptedWritesDoNotMakeTheOutputNonEmpty()
+    {
+        // A coordinator killed while writing run.json leaves its temporary file; one killed while
+        // building a stage leaves the build directory. Its pod restarts with the same command.
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        var build = Path.Combine(outDir, ".stage-1-fiction.partial");
+        Directory.CreateDirectory(build);
+        File.WriteAllText(Path.Combine(build, ".head.safetensors.tmp-4242"), "half a shard");
+        File.WriteAllText(Path.Combine(outDir, ".run.json.tmp-4242"), "{\"ModelDirectory\":");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--resume-existing"]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.False(File.Exists(Path.Combine(outDir, ".run.json.tmp-4242")));
+        Assert.False(Directory.Exists(build));
+        Assert.True(File.Exists(Path.Combine(outDir, "run.json")));
+        Assert.True(Directory.Exists(Path.Combine(outDir, "stage-1-fiction")));
+    }
+
+    [Theory]
+    [InlineData("notes.txt")]
+    [InlineData("run.json.tmp-4242")]
+    [InlineData(".run.json.tmp-42a")]
+    [InlineData(".stage-1-fiction.partial")]
+    public void AnythingElseNextToLeftoversStillNeedsForce(string foreign)
+    {
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(outDir, ".run.json.tmp-4242"), "{");
+        File.WriteAllText(Path.Combine(outDir, foreign), "not Copal's");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--resume-existing"]);
+        AssertRefused(run, "--force");
+        Assert.Equal([".run.json.tmp-4242", foreign], Directory.GetFileSystemEntries(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
     private static void AssertRefused(CliResult run, string mention)
     {
         Assert.NotEqual(0, run.ExitCode);

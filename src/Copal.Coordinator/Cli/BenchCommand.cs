@@ -142,7 +142,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
             }
 
             ReportWriter.CheckWritable(reportPath);
-            OutputDirectory.Prepare(outDir, force);
+            using var outLock = OutputDirectory.Prepare(outDir, force);
             reportPath ??= Path.Combine(outDir, "bench.json");
             ReportWriter.CheckWritable(reportPath);
 

@@ -70,12 +70,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
         pruner.Preflight(datasets);
         var outDir = target.OutDir;
-        if (!target.Resume)
-        {
-            OutputDirectory.Prepare(outDir, target.Force);
-        }
-
-        using var runLock = RunLock.Acquire(outDir);
+        using var runLock = target.Resume ? RunLock.Acquire(outDir) : OutputDirectory.Prepare(outDir, target.Force);
         if (!target.Resume)
         {
             File.Delete(Path.Combine(outDir, RunJournal.FileName));

@@ -1,13 +1,21 @@
+using System.Text.RegularExpressions;
+
 namespace Copal.Model;
 
 /// <summary>
 /// Writes go to a temporary sibling that is renamed over the target only when complete, so a
 /// crash or an error never leaves a half-written file under the final name.
 /// </summary>
-public static class AtomicFile
+public static partial class AtomicFile
 {
     public static string TempPathFor(string path) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + ".tmp-" + Environment.ProcessId);
+
+    /// <summary>True for a file name <see cref="TempPathFor"/> gives: when no Copal process is writing, a write cut short by a crash.</summary>
+    public static bool IsTempFileName(string name) => TempFileName().IsMatch(name);
+
+    [GeneratedRegex(@"^\..+\.tmp-[0-9]+$")]
+    private static partial Regex TempFileName();
 
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
 

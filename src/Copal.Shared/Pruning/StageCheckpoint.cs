@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Copal.Model;
 
 namespace Copal.Pruning;
@@ -7,7 +8,7 @@ namespace Copal.Pruning;
 /// embedding, final norm and lm_head, the index, and the model's config and tokenizer files.
 /// It is built in a hidden sibling directory and renamed into place when complete.
 /// </summary>
-public static class StageCheckpoint
+public static partial class StageCheckpoint
 {
     public const string HeadFile = "head.safetensors";
     public const string ManifestFile = "stage.json";
@@ -26,6 +27,12 @@ public static class StageCheckpoint
         Directory.CreateDirectory(build);
         return build;
     }
+
+    /// <summary>True for a directory name <see cref="BuildDirectory"/> gives: when no Copal process is writing, a stage cut short by a crash.</summary>
+    public static bool IsBuildDirectoryName(string name) => BuildDirectoryName().IsMatch(name);
+
+    [GeneratedRegex(@"^\.stage-[0-9]+-.+\.partial$")]
+    private static partial Regex BuildDirectoryName();
 
     /// <summary>The never-pruned tensors, copied verbatim from the source.</summary>
     public static ShardFile WriteHead(string directory, LlamaModel source)
