@@ -121,7 +121,8 @@ public sealed class ClusterSession : IDisposable
     /// </summary>
     private void Stopped()
     {
-        if (closing)
+        // Closed by us, or by Akka's own SIGTERM hook, whose stop StopSignals reports with the signal's exit code.
+        if (closing || CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClrExitReason)
         {
             return;
         }
