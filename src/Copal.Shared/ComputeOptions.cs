@@ -11,4 +11,14 @@ public sealed record ComputeOptions
     public int BatchSize { get; init; } = 8;
 
     public static ComputeOptions Default { get; } = new();
+
+    /// <summary>Refuses options no run can compute with, naming the faulty one as <paramref name="names"/> calls it.</summary>
+    public void Check(SettingNames names)
+    {
+        InputChecks.AtLeast(BatchSize, 1, names.BatchSize);
+        if (DType is not (ScalarType.Float32 or ScalarType.BFloat16))
+        {
+            throw new CopalInputException($"{names.DType} must be float32 or bfloat16, got {DType}");
+        }
+    }
 }

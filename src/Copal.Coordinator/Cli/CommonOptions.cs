@@ -9,6 +9,16 @@ namespace Copal.Coordinator.Cli;
 /// <summary>Options several commands share, with their parsing rules.</summary>
 public static class CommonOptions
 {
+    /// <summary>The options that set each checked setting of a run.</summary>
+    public static SettingNames Names { get; } = new(
+        Sparsity: "--sparsity",
+        Pattern: "--pattern",
+        Samples: "--samples",
+        EvalWindows: "--eval-windows",
+        Epsilon: "--epsilon",
+        BatchSize: "--batch-size",
+        DType: "--dtype");
+
     public static Option<string> Model() => new("--model") { Description = "Hugging Face LLaMA checkpoint directory (default: the bundled tiny-mix model)", DefaultValueFactory = _ => Bundled.Model };
 
     public static Option<string> Data() => new("--data") { Description = "directory of NAME.calib.txt / NAME.test.txt files (default: the bundled corpora)", DefaultValueFactory = _ => Bundled.Data };
@@ -52,17 +62,7 @@ public static class CommonOptions
         }
 
         var items = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (items.Length == 0)
-        {
-            throw new CopalInputException($"{option} needs at least one name");
-        }
-
-        var duplicate = items.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate != null)
-        {
-            throw new CopalInputException($"{option} names '{duplicate.Key}' twice");
-        }
-
+        InputChecks.DistinctNames(items, option);
         return items;
     }
 
@@ -75,24 +75,21 @@ public static class CommonOptions
 
     public static ComputeOptions Compute(string dtype, int batchSize, int? threads)
     {
-        if (batchSize < 1)
-        {
-            throw new CopalInputException($"--batch-size must be at least 1, got {batchSize}");
-        }
-
-        if (threads is < 1)
-        {
-            throw new CopalInputException($"--threads must be at least 1, got {threads}");
-        }
-
-        Copal.Nn.TorchRuntime.Configure();
-        torch.set_num_threads(threads ?? Environment.ProcessorCount);
         var scalar = dtype switch
         {
             "float32" or "fp32" => torch.ScalarType.Float32,
             "bfloat16" or "bf16" => torch.ScalarType.BFloat16,
             _ => throw new CopalInputException($"--dtype must be float32 or bfloat16, got '{dtype}'"),
         };
-        return new ComputeOptions { DType = scalar, BatchSize = batchSize };
+        var compute = new ComputeOptions { DType = scalar, BatchSize = batchSize };
+        compute.Check(Names);
+        if (threads is { } t)
+        {
+            InputChecks.AtLeast(t, 1, "--threads");
+        }
+
+        Copal.Nn.TorchRuntime.Configure();
+        torch.set_num_threads(threads ?? Environment.ProcessorCount);
+        return compute;
     }
 }

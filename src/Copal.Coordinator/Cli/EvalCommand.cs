@@ -38,9 +38,9 @@ public static class EvalCommand
 
     private static int Run(string modelDir, string dataDir, IReadOnlyList<string> datasets, int? seqLen, int? evalWindows, string? reportPath, ComputeOptions compute)
     {
-        if (evalWindows is < 1)
+        if (evalWindows is { } windows)
         {
-            throw new CopalInputException($"--eval-windows must be at least 1, got {evalWindows}");
+            InputChecks.AtLeast(windows, 1, CommonOptions.Names.EvalWindows);
         }
 
         using var model = LlamaModel.Open(modelDir);

@@ -57,30 +57,14 @@ public sealed class PruneOptions
         }
 
         var s = pattern is null ? sparsity ?? 0.5 : (double)pattern.N / pattern.M;
-        if (!(s > 0 && s < 1))
-        {
-            throw new CopalInputException($"--sparsity must be in (0, 1), got {s}");
-        }
-
-        var samples = result.GetValue(Samples);
-        if (samples < 1)
-        {
-            throw new CopalInputException($"--samples must be at least 1, got {samples}");
-        }
-
-        if (evalWindows is < 1)
-        {
-            throw new CopalInputException($"--eval-windows must be at least 1, got {evalWindows}");
-        }
-
         var precision = CommonOptions.ParseImportancePrecision(result.GetValue(ImportancePrecision)!);
-        return new PruningSettings
+        var settings = new PruningSettings
         {
             Method = method,
             Strategy = strategy,
             Propagation = ParsePropagation(result.GetValue(Propagate), method),
             Mask = new MaskPolicy(s, ParseGroup(result.GetValue(Group), method), pattern),
-            Samples = samples,
+            Samples = result.GetValue(Samples),
             SeqLen = seqLen,
             Sampling = result.GetValue(Sampling) switch
             {
@@ -95,6 +79,8 @@ public sealed class PruneOptions
             // Only COPAL has the GEMM; the other methods' settings keep the default whatever was asked.
             ImportancePrecision = PruningSettings.PrecisionFor(method, precision),
         };
+        settings.Check(CommonOptions.Names);
+        return settings;
     }
 
     private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
@@ -123,12 +109,10 @@ public sealed class PruneOptions
 
     private Pruning.Perturbation ParsePerturbation(System.CommandLine.ParseResult result)
     {
-        var epsilon = result.GetValue(Epsilon);
         return result.GetValue(Perturbation) switch
         {
             "relative" => Pruning.Perturbation.Relative,
-            "gaussian" when epsilon > 0 => new Pruning.Perturbation(PerturbationModel.Gaussian, epsilon, result.GetValue(Seed)),
-            "gaussian" => throw new CopalInputException($"--epsilon must be positive, got {epsilon}"),
+            "gaussian" => new Pruning.Perturbation(PerturbationModel.Gaussian, result.GetValue(Epsilon), result.GetValue(Seed)),
             var other => throw new CopalInputException($"--perturbation must be relative or gaussian, got '{other}'"),
         };
     }

@@ -26,6 +26,7 @@ public static class ResumeCommand
             var spec = RunSpec.Load(directory);
             TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
             using var model = LlamaModel.Open(spec.ModelDirectory);
+            spec.CheckModel(model.Config, directory);
             Log.Information("Resuming {Run}", directory);
             var job = new PruneJob(model, new DataDirectory(spec.DataDirectory), spec.Settings, spec.Compute);
             var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));

@@ -60,23 +60,18 @@ public sealed class ModelEvaluator
     }
 
     /// <summary>The protocol's default L: min(max_position_embeddings, 2048); a longer request is refused.</summary>
-    public static int ResolveSeqLen(LlamaConfig config, int? requested)
+    public static int ResolveSeqLen(LlamaConfig config, int? requested) =>
+        requested is { } l ? CheckSeqLen(config, l, "--seqlen") : Math.Min(config.MaxPositionEmbeddings, 2048);
+
+    /// <summary>Refuses a sequence length the model cannot take, named as <paramref name="name"/>.</summary>
+    public static int CheckSeqLen(LlamaConfig config, int seqLen, string name)
     {
-        if (requested is { } l)
+        InputChecks.AtLeast(seqLen, 2, name);
+        if (seqLen > config.MaxPositionEmbeddings)
         {
-            if (l < 2)
-            {
-                throw new CopalInputException($"--seqlen must be at least 2, got {l}");
-            }
-
-            if (l > config.MaxPositionEmbeddings)
-            {
-                throw new CopalInputException($"--seqlen {l} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
-            }
-
-            return l;
+            throw new CopalInputException($"{name} {seqLen} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
         }
 
-        return Math.Min(config.MaxPositionEmbeddings, 2048);
+        return seqLen;
     }
 }

@@ -51,9 +51,16 @@ public static class LayerwiseRunner
 
     public static IEnumerable<(long Start, long Length)> Batches(long count, int batchSize)
     {
-        for (long start = 0; start < count; start += batchSize)
+        // Refused here rather than on first enumeration: a batch of 0 would never advance.
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        return Starts();
+
+        IEnumerable<(long Start, long Length)> Starts()
         {
-            yield return (start, Math.Min(batchSize, count - start));
+            for (long start = 0; start < count; start += batchSize)
+            {
+                yield return (start, Math.Min(batchSize, count - start));
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ public sealed record NmPattern(int N, int M)
 {
     public override string ToString() => $"{N}:{M}";
 
+    /// <summary>Reads N:M; whether N and M make a pattern is <see cref="Check"/>'s, with the rest of the settings.</summary>
     public static NmPattern Parse(string text)
     {
         var parts = text.Split(':');
@@ -28,12 +29,16 @@ public sealed record NmPattern(int N, int M)
             throw new CopalInputException($"--pattern must look like N:M (e.g. 2:4), got '{text}'");
         }
 
-        if (n < 1 || m < 2 || n >= m)
-        {
-            throw new CopalInputException($"--pattern {text}: N must be at least 1 and less than M");
-        }
-
         return new NmPattern(n, m);
+    }
+
+    /// <summary>Refuses a pattern that prunes nothing or everything, named as <paramref name="name"/>.</summary>
+    public void Check(string name)
+    {
+        if (N < 1 || M < 2 || N >= M)
+        {
+            throw new CopalInputException($"{name} {this}: N must be at least 1 and less than M");
+        }
     }
 }
 

@@ -88,6 +88,33 @@ public sealed record PruningSettings
 
     public ImportancePrecision ImportancePrecision { get; init; } = ImportancePrecision.Float32;
 
+    /// <summary>Refuses settings no run can use, naming the faulty one as <paramref name="names"/> calls it.</summary>
+    public void Check(SettingNames names)
+    {
+        Mask.Pattern?.Check(names.Pattern);
+        if (!(Mask.Sparsity > 0 && Mask.Sparsity < 1))
+        {
+            throw new CopalInputException($"{names.Sparsity} must be in (0, 1), got {Mask.Sparsity}");
+        }
+
+        // A pattern decides the masks alone; a sparsity other than its own would be reported but not applied.
+        if (Mask.Pattern is { } p && Mask.Sparsity != (double)p.N / p.M)
+        {
+            throw new CopalInputException($"{names.Sparsity} {Mask.Sparsity} is not the sparsity of {names.Pattern} {p}");
+        }
+
+        InputChecks.AtLeast(Samples, 1, names.Samples);
+        if (EvalWindows is { } windows)
+        {
+            InputChecks.AtLeast(windows, 1, names.EvalWindows);
+        }
+
+        if (Perturbation.Model == PerturbationModel.Gaussian && !(Perturbation.Epsilon > 0))
+        {
+            throw new CopalInputException($"{names.Epsilon} must be positive, got {Perturbation.Epsilon}");
+        }
+    }
+
     /// <summary>Whether the method has an importance GEMM whose operands <see cref="ImportancePrecision"/> rounds: only COPAL's.</summary>
     public static bool HasImportanceGemm(PruningMethod method) => method == PruningMethod.Copal;
 

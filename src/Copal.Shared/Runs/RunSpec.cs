@@ -1,4 +1,5 @@
 using Copal.Cluster;
+using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
 
@@ -11,6 +12,7 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
 
     public void Save(string runDirectory) => AtomicFile.WriteAllText(Path.Combine(runDirectory, FileName), WireJson.Serialize(this));
 
+    /// <summary>The spec of a run directory, refused unless it describes a run `copal prune` would start.</summary>
     public static RunSpec Load(string runDirectory)
     {
         var path = Path.Combine(runDirectory, FileName);
@@ -19,13 +21,56 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
             throw new CopalInputException($"{runDirectory}: not a run directory ({FileName} not found)");
         }
 
+        RunSpec spec;
         try
         {
-            return WireJson.Deserialize<RunSpec>(File.ReadAllText(path));
+            spec = WireJson.Deserialize<RunSpec>(File.ReadAllText(path));
         }
-        catch (System.Text.Json.JsonException e)
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
         {
             throw new CopalInputException($"{path}: unreadable run spec ({e.Message})");
+        }
+
+        spec.Check(path);
+        return spec;
+    }
+
+    /// <summary>Refuses a spec whose sequence length its model, once opened, cannot take.</summary>
+    public void CheckModel(LlamaConfig config, string runDirectory) =>
+        ModelEvaluator.CheckSeqLen(config, Settings.SeqLen, Field(Path.Combine(runDirectory, FileName), "Settings.SeqLen"));
+
+    private static string Field(string path, string name) => $"{path}: {name}";
+
+    /// <summary>The checks prune applies to its options, here naming fields of run.json: the file may have been edited or truncated since.</summary>
+    private void Check(string path)
+    {
+        // The serializer leaves a missing or null member null whatever its declared type.
+        Present(ModelDirectory, Field(path, nameof(ModelDirectory)));
+        Present(DataDirectory, Field(path, nameof(DataDirectory)));
+        Present(Datasets, Field(path, nameof(Datasets)));
+        Present(Settings, Field(path, nameof(Settings)));
+        Present(Settings.Mask, Field(path, "Settings.Mask"));
+        Present(Settings.Perturbation, Field(path, "Settings.Perturbation"));
+        Present(Compute, Field(path, nameof(Compute)));
+
+        InputChecks.DistinctNames(Datasets, Field(path, nameof(Datasets)));
+        var names = new SettingNames(
+            Sparsity: Field(path, "Settings.Mask.Sparsity"),
+            Pattern: Field(path, "Settings.Mask.Pattern"),
+            Samples: Field(path, "Settings.Samples"),
+            EvalWindows: Field(path, "Settings.EvalWindows"),
+            Epsilon: Field(path, "Settings.Perturbation.Epsilon"),
+            BatchSize: Field(path, "Compute.BatchSize"),
+            DType: Field(path, "Compute.DType"));
+        Settings.Check(names);
+        Compute.Check(names);
+    }
+
+    private static void Present(object? value, string name)
+    {
+        if (value is null)
+        {
+            throw new CopalInputException($"{name} is missing");
         }
     }
 }

@@ -1,0 +1,33 @@
+namespace Copal;
+
+/// <summary>Rules for values a user gives, named as the user gave them: an option, or a field of run.json.</summary>
+public static class InputChecks
+{
+    public static void AtLeast(long value, long minimum, string name)
+    {
+        if (value < minimum)
+        {
+            throw new CopalInputException($"{name} must be at least {minimum}, got {value}");
+        }
+    }
+
+    /// <summary>Refuses an empty list of names, a blank name, or a name given twice.</summary>
+    public static void DistinctNames(IReadOnlyList<string> names, string name)
+    {
+        if (names.Count == 0)
+        {
+            throw new CopalInputException($"{name} needs at least one name");
+        }
+
+        if (names.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new CopalInputException($"{name} holds a blank name");
+        }
+
+        var duplicate = names.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate != null)
+        {
+            throw new CopalInputException($"{name} names '{duplicate.Key}' twice");
+        }
+    }
+}
