@@ -66,6 +66,32 @@ public class PruneCommandTests
         Assert.False(Directory.Exists(outDir), "the output directory was created");
     }
 
+    /// <summary>A --report path under the test's folder (which holds a folder "folder" and a file "file"), or absolute, and what the refusal names.</summary>
+    public static TheoryData<string, string> BadReportPaths() => new()
+    {
+        { "folder", "is a directory" },
+        { "missing/r.json", "does not exist" },
+        { "file/r.json", "does not exist" },
+
+        // A folder that exists but where no one, root included, can create a file.
+        { "/proc/r.json", "cannot write in /proc" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadReportPaths))]
+    public void AnUnwritableReportPathIsRefusedBeforeAnythingIsWritten(string report, string mention)
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("folder"));
+        File.WriteAllText(dir.File("file"), "not a folder");
+        var outDir = dir.File("out");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--report", Path.Combine(dir.Path, report)]);
+        AssertRefused(run, mention);
+        Assert.Contains("--report", run.Stderr);
+        Assert.Equal(2, run.ExitCode);
+        Assert.False(Directory.Exists(outDir), "the output directory was created");
+    }
+
     [Fact]
     public void TooFewCalibrationTokensIsRefused()
     {

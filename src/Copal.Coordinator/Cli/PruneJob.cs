@@ -69,6 +69,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         };
         using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
         pruner.Preflight(datasets);
+        ReportWriter.CheckWritable(target.ReportPath);
         var outDir = target.OutDir;
         using var runLock = target.Resume ? RunLock.Acquire(outDir) : OutputDirectory.Prepare(outDir, target.Force);
         if (!target.Resume)
@@ -78,7 +79,6 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         }
 
         var reportPath = target.ReportPath ?? Path.Combine(outDir, "report.json");
-        ReportWriter.CheckWritable(reportPath);
 
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
         var journal = RunJournal.Open(outDir);

@@ -10,12 +10,17 @@ public static class ReportWriter
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Refuses a report path whose folder does not exist before any work starts.</summary>
+    /// <summary>Refuses, before any work starts, a report path that cannot be written: a directory, or in a folder that is missing or read-only.</summary>
     public static void CheckWritable(string? path)
     {
         if (path == null)
         {
             return;
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new CopalInputException($"--report {path}: is a directory");
         }
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -24,9 +29,14 @@ public static class ReportWriter
             throw new CopalInputException($"--report {path}: folder {folder} does not exist");
         }
 
-        if (Directory.Exists(path))
+        // Permissions, read-only mounts and ACLs are only known by trying: write a file the way the report will be written.
+        try
         {
-            throw new CopalInputException($"--report {path}: is a directory");
+            using var probe = new FileStream(Path.Combine(folder, $".copal-write-check-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new CopalInputException($"--report {path}: cannot write in {folder} ({e.Message})", e);
         }
     }
 
