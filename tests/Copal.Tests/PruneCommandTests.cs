@@ -66,6 +66,20 @@ public class PruneCommandTests
         Assert.False(Directory.Exists(outDir), "the output directory was created");
     }
 
+    /// <summary>An --out that cannot be made: empty, under a file, or where no one, root included, can create a folder.</summary>
+    [Theory]
+    [InlineData("", "--out must name a directory")]
+    [InlineData("file/out", "cannot create it")]
+    [InlineData("/proc/copal-out", "cannot create it")]
+    public void AnOutputThatCannotBeCreatedIsRefused(string outDir, string mention)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("file"), "not a folder");
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir.Length == 0 || Path.IsPathRooted(outDir) ? outDir : Path.Combine(dir.Path, outDir)]);
+        AssertRefused(run, mention);
+        Assert.Equal(["file"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
+    }
+
     /// <summary>A --report path under the test's folder (which holds a folder "folder" and a file "file"), or absolute, and what the refusal names.</summary>
     public static TheoryData<string, string> BadReportPaths() => new()
     {

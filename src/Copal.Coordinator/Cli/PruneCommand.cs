@@ -94,6 +94,7 @@ public static class OutputDirectory
     /// </summary>
     public static RunLock Prepare(string path, bool force)
     {
+        CheckPath(path);
         if (File.Exists(path))
         {
             throw new CopalInputException($"--out {path}: is a file");
@@ -104,7 +105,15 @@ public static class OutputDirectory
             throw new CopalInputException($"--out {path}: directory exists and is not empty (use --force to write into it)");
         }
 
-        Directory.CreateDirectory(path);
+        try
+        {
+            Directory.CreateDirectory(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CopalInputException($"--out {path}: cannot create it ({e.Message})");
+        }
+
         var runLock = RunLock.Acquire(path);
         // Only under the lock: a run still writing here refuses us above instead of losing its files.
         foreach (var leftover in Entries(path).Where(IsLeftover))
@@ -121,6 +130,15 @@ public static class OutputDirectory
         }
 
         return runLock;
+    }
+
+    /// <summary>Refuses an --out that names nothing.</summary>
+    public static void CheckPath(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new CopalInputException("--out must name a directory");
+        }
     }
 
     /// <summary>What the directory holds, its lock file aside: a run killed before its first write leaves only that.</summary>

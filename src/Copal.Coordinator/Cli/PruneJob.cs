@@ -30,6 +30,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
     public int Run(IReadOnlyList<string> datasets, JobTarget target, JobHosting hosting)
     {
+        OutputDirectory.CheckPath(target.OutDir);
         LogFields.RunId ??= Path.GetFileName(Path.GetFullPath(target.OutDir));
         ClusterSession? session = null;
         var status = new LiveRun(target.OutDir, () => session);
