@@ -83,17 +83,23 @@ public class ResumeTests
         }
     }
 
+    /// <summary>A finished two-stage run in <paramref name="dir"/>: its directory, its journal and the journal's lines.</summary>
+    private static (string Run, string Journal, string[] Lines) FinishedTwoStageRun(TempDir dir)
+    {
+        var run = dir.File("run");
+        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
+        Assert.True(clean.ExitCode == 0, clean.Stderr);
+        var journal = Path.Combine(run, RunJournal.FileName);
+        return (run, journal, File.ReadAllLines(journal));
+    }
+
     [Fact]
     public void AJournalLineTornByACrashIsCutOffAndTheRunGoesOnAfterIt()
     {
         using var dir = new TempDir();
-        var run = dir.File("run");
-        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
-        Assert.True(clean.ExitCode == 0, clean.Stderr);
+        var (run, journal, lines) = FinishedTwoStageRun(dir);
 
         // A crash while stage 2's commit was being appended: half its line, nothing after it.
-        var journal = Path.Combine(run, RunJournal.FileName);
-        var lines = File.ReadAllLines(journal);
         var commit = Array.FindIndex(lines, l => l.Contains("\"stage-committed\",\"Stage\":2", StringComparison.Ordinal));
         File.WriteAllText(journal, string.Concat(lines[..commit].Select(l => l + "\n")) + lines[commit][..(lines[commit].Length / 2)]);
         var torn = File.ReadAllBytes(journal);
@@ -124,13 +130,9 @@ public class ResumeTests
     public void AJournalDamagedBeforeItsLastLineIsRefusedAndLeftAsItIs()
     {
         using var dir = new TempDir();
-        var run = dir.File("run");
-        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
-        Assert.True(clean.ExitCode == 0, clean.Stderr);
+        var (run, journal, lines) = FinishedTwoStageRun(dir);
 
         // No crash does this: line 3 of 8 cut short, whole lines after it.
-        var journal = Path.Combine(run, RunJournal.FileName);
-        var lines = File.ReadAllLines(journal);
         lines[2] = lines[2][..(lines[2].Length / 2)];
         File.WriteAllLines(journal, lines);
         var damaged = File.ReadAllBytes(journal);
