@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Copal.Cluster;
 using Copal.Coordinator.Cluster;
 using Copal.Coordinator.Reporting;
@@ -38,7 +37,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         try
         {
             int code;
-            using (StopSignals.During(target.OutDir))
+            using (StopSignals.ExitDuringRun(target.OutDir))
             {
                 code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!), status);
             }
@@ -112,8 +111,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
     private static void Linger()
     {
         using var stop = new ManualResetEventSlim();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Set(); });
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Set(); });
+        using var signals = StopSignals.Calling(stop.Set);
         Log.Information("Run finished; staying up for status and metrics until stopped (--linger)");
         stop.Wait();
         Log.Information("Stopping");
