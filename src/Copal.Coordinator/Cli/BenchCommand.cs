@@ -143,8 +143,12 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
 
             ReportWriter.CheckWritable(reportPath);
             using var outLock = OutputDirectory.Prepare(outDir, force);
-            reportPath ??= Path.Combine(outDir, "bench.json");
-            ReportWriter.CheckWritable(reportPath);
+            if (reportPath is null)
+            {
+                // The default path could be checked only once --out existed.
+                reportPath = Path.Combine(outDir, "bench.json");
+                ReportWriter.CheckWritable(reportPath);
+            }
 
             var orders = Orders(datasets);
             var total = combinations.Count * orders.Count;
