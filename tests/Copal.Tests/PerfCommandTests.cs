@@ -56,20 +56,24 @@ public class PerfCommandTests
         var cluster = json["cluster"]!;
         Assert.Equal(2, cluster["nodes"]!.GetValue<int>());
         Assert.Equal(4, cluster["samples"]!.GetValue<int>());
-        // Every --repeat round times both sides; the fastest of each side counts.
-        var rounds = cluster["rounds"]!.AsArray();
-        Assert.Equal(2, rounds.Count);
-        foreach (var side in new[] { "inprocess_stage_seconds", "cluster_stage_seconds" })
-        {
-            Assert.All(rounds, r => Assert.True(r![side]!.GetValue<double>() > 0));
-            Assert.Equal(rounds.Min(r => r![side]!.GetValue<double>()), cluster[side]!.GetValue<double>());
-        }
-
-        var ratio = cluster["cluster_stage_seconds"]!.GetValue<double>() / cluster["inprocess_stage_seconds"]!.GetValue<double>();
-        Assert.Equal(ratio, json["cluster_over_inprocess"]!.GetValue<double>(), 9);
+        // Every --repeat round times both sides: the seconds are the fastest of each side, the ratio the median of the rounds' ratios.
+        AssertRounds(cluster["rounds"]!.AsArray(), cluster, json["cluster_over_inprocess"]!, "cluster_stage_seconds", "inprocess_stage_seconds");
+        var rounds = json["rounds"]!.AsArray();
+        AssertRounds(rounds, json, json["copal_stage_over_forward"]!, "copal_stage_seconds", "forward_seconds");
+        AssertRounds(rounds, json, json["wanda_stage_over_forward"]!, "wanda_stage_seconds", "forward_seconds");
         Assert.Contains("2 nodes", result.Stderr);
         Assert.Equal([report], Directory.GetFileSystemEntries(dir.Path));
     }
+
+    [Theory]
+    [InlineData(new[] { 1.2 }, 1.2)]
+    [InlineData(new[] { 1.9, 1.1, 1.5 }, 1.5)]
+    [InlineData(new[] { 1.4, 1.0, 1.2, 1.6 }, 1.3)]
+    public void A_ratio_is_the_median_of_the_rounds_ratios(double[] ratios, double median) =>
+        Assert.Equal(median, RoundRatio.Median(ratios.Select(r => (r * 10, 10.0))), 12);
+
+    [Fact]
+    public void A_ratio_needs_a_round() => Assert.Throws<ArgumentException>(() => RoundRatio.Median([]));
 
     [Fact]
     public void Bad_perf_settings_are_refused_before_anything_is_generated()
@@ -80,5 +84,18 @@ public class PerfCommandTests
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--nodes 3: the generated model has only 2 layers", result.Stderr);
         Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    private static void AssertRounds(JsonArray rounds, JsonNode seconds, JsonNode ratio, string numerator, string denominator)
+    {
+        Assert.Equal(2, rounds.Count);
+        foreach (var side in new[] { numerator, denominator })
+        {
+            Assert.All(rounds, r => Assert.True(r![side]!.GetValue<double>() > 0));
+            Assert.Equal(rounds.Min(r => r![side]!.GetValue<double>()), seconds[side]!.GetValue<double>());
+        }
+
+        var ratios = rounds.Select(r => r![numerator]!.GetValue<double>() / r[denominator]!.GetValue<double>()).ToList();
+        Assert.Equal(ratios.Average(), ratio.GetValue<double>(), 9);
     }
 }
