@@ -83,14 +83,128 @@ public class ResumeTests
         }
     }
 
+    // One finished two-stage run, made once for the tests that damage one: each damages a copy.
+    private static readonly Lazy<string> SharedTwoStageRun = new(() =>
+    {
+        var dir = new TempDir();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => dir.Dispose();
+        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", dir.File("run")]);
+        Assert.True(clean.ExitCode == 0, clean.Stderr);
+        return dir.File("run");
+    });
+
     /// <summary>A finished two-stage run in <paramref name="dir"/>: its directory, its journal and the journal's lines.</summary>
     private static (string Run, string Journal, string[] Lines) FinishedTwoStageRun(TempDir dir)
     {
         var run = dir.File("run");
-        var clean = CopalCli.Run([.. Run, "--datasets", "fiction,science", "--out", run]);
-        Assert.True(clean.ExitCode == 0, clean.Stderr);
+        foreach (var file in Directory.GetFiles(SharedTwoStageRun.Value, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(run, Path.GetRelativePath(SharedTwoStageRun.Value, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+
         var journal = Path.Combine(run, RunJournal.FileName);
         return (run, journal, File.ReadAllLines(journal));
+    }
+
+    /// <summary>sha256 of every file of each stage directory of <paramref name="run"/>, by stage and file name.</summary>
+    private static Dictionary<string, string> StageFiles(string run) =>
+        Directory.GetDirectories(run, "stage-*").SelectMany(Directory.GetFiles)
+            .ToDictionary(f => Path.GetRelativePath(run, f), RunJournal.Sha256);
+
+    /// <summary>The state column of `copal status`'s stage table by stage, without whitespace: the table wraps a long state anywhere.</summary>
+    private static Dictionary<int, string> States(string stdout)
+    {
+        var states = new Dictionary<int, string>();
+        var stage = 0;
+        foreach (var cells in stdout.Split('\n').Where(l => l.StartsWith('│')).Select(l => l.Split('│')))
+        {
+            if (int.TryParse(cells[1], out var number))
+            {
+                stage = number;
+            }
+            else if (cells[1].Trim().Length > 0)
+            {
+                // The header row.
+                continue;
+            }
+
+            states[stage] = states.GetValueOrDefault(stage, string.Empty) + WithoutWhitespace(cells[3]);
+        }
+
+        return states;
+    }
+
+    private static string WithoutWhitespace(string text) => string.Concat(text.Where(c => !char.IsWhiteSpace(c)));
+
+    [Fact]
+    public void ADamagedStageJsonIsReportedByStatusAndItsStageRecomputed()
+    {
+        using var dir = new TempDir();
+        var (run, _, _) = FinishedTwoStageRun(dir);
+        var clean = StageFiles(run);
+
+        var manifest = Path.Combine(run, "stage-1-fiction", "stage.json");
+        var text = File.ReadAllText(manifest);
+        File.WriteAllText(manifest, text[..(text.Length / 2)]);
+
+        var status = CopalCli.Run("status", run);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        var damaged = States(status.Stdout)[1];
+        Assert.StartsWith("damaged(", damaged);
+        Assert.Contains(WithoutWhitespace(manifest), damaged);
+
+        var resumed = CopalCli.Run("resume", run);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains($"Stage 1: {manifest} does not match its journaled sha256; recomputing it", resumed.Stderr);
+        Assert.Equal(clean, StageFiles(run));
+
+        status = CopalCli.Run("status", run);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Equal(new Dictionary<int, string> { [1] = "done", [2] = "done" }, States(status.Stdout));
+    }
+
+    [Fact]
+    public void AStageJsonAnOlderJournalDidNotCoverIsStillChecked()
+    {
+        using var dir = new TempDir();
+        var (run, journal, lines) = FinishedTwoStageRun(dir);
+
+        // Older versions committed only the shard and accumulator files.
+        File.WriteAllLines(journal, lines.Select(line =>
+        {
+            var entry = JsonSerializer.Deserialize<JournalEntry>(line)!;
+            return entry.Files is null ? line : JsonSerializer.Serialize(entry with { Files = entry.Files.Where(f => f.Key.EndsWith(".safetensors", StringComparison.Ordinal)).ToDictionary() });
+        }));
+        var manifest = Path.Combine(run, "stage-1-fiction", "stage.json");
+        File.WriteAllText(manifest, "{");
+
+        var status = CopalCli.Run("status", run);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.StartsWith(WithoutWhitespace($"damaged({manifest} is unreadable"), States(status.Stdout)[1]);
+
+        var resumed = CopalCli.Run("resume", run);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains($"Stage 1: {manifest} is unreadable", resumed.Stderr);
+        Assert.Contains("recomputing it and every later stage", resumed.Stderr);
+    }
+
+    [Fact]
+    public void ADamagedConfigCopyInAStageIsRecomputed()
+    {
+        using var dir = new TempDir();
+        var (run, _, _) = FinishedTwoStageRun(dir);
+        var clean = StageFiles(run);
+
+        var config = Path.Combine(run, "stage-2-science", "config.json");
+        File.WriteAllText(config, "{");
+
+        var resumed = CopalCli.Run("resume", run);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains($"Stage 2: {config} does not match its journaled sha256; recomputing it", resumed.Stderr);
+        Assert.Contains("Stage 1 (fiction) is committed and verified", resumed.Stderr);
+        Assert.Equal(clean, StageFiles(run));
     }
 
     [Fact]

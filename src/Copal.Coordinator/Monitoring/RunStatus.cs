@@ -35,10 +35,9 @@ public sealed record RunStatus(
         {
             var index = i + 1;
             var stageDir = Path.Combine(directory, StageCheckpoint.DirectoryName(index, dataset));
-            var shards = File.Exists(Path.Combine(stageDir, StageCheckpoint.ManifestFile))
-                ? StageCheckpoint.ReadManifest(stageDir).Reports.Select(r => $"{r.FirstLayer}-{r.LastLayer}").ToList()
-                : [];
-            return new StageStatus(index, dataset, State(journal, index, dataset, stageDir, verify), shards);
+            var manifest = StageCheckpoint.TryReadManifest(stageDir, out var unreadable);
+            var shards = manifest?.Reports.Select(r => $"{r.FirstLayer}-{r.LastLayer}").ToList() ?? [];
+            return new StageStatus(index, dataset, State(journal, index, dataset, stageDir, verify, unreadable), shards);
         }).ToList();
         var last = journal.Entries.LastOrDefault();
         return new RunStatus(
@@ -50,14 +49,20 @@ public sealed record RunStatus(
             last is null ? null : $"{last.Event} (stage {last.Stage}) at {last.Time:u}");
     }
 
-    private static string State(RunJournal journal, int stage, string dataset, string directory, bool verify)
+    /// <param name="manifestProblem">Why the stage's manifest could not be read, if it could not: damage once the stage is committed (resume would recompute it).</param>
+    private static string State(RunJournal journal, int stage, string dataset, string directory, bool verify, string? manifestProblem)
     {
         string? problem = null;
         var committed = journal.Last(JournalEntry.StageCommitted, stage) is { } commit && commit.Dataset == dataset
             && (!verify || journal.VerifiedCommit(stage, dataset, directory, out problem) != null);
         if (committed)
         {
-            return journal.Last(JournalEntry.StageEvaluated, stage) != null ? "done" : "committed, evaluating";
+            if (manifestProblem is null)
+            {
+                return journal.Last(JournalEntry.StageEvaluated, stage) != null ? "done" : "committed, evaluating";
+            }
+
+            problem = manifestProblem;
         }
 
         if (problem != null)

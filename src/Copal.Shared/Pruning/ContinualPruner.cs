@@ -157,7 +157,10 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
     private StageResult? Resumed(RunJournal journal, int index, string dataset, string directory)
     {
         var commit = journal.VerifiedCommit(index, dataset, directory, out var problem);
-        if (commit is null)
+
+        // Commits of older versions did not cover the manifest: it is checked on its own.
+        var manifest = commit is null ? null : StageCheckpoint.TryReadManifest(directory, out problem);
+        if (commit is null || manifest is null)
         {
             if (problem != null)
             {
@@ -169,21 +172,26 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
 
         Log.Information("Stage {Stage} ({Dataset}) is committed and verified; reusing it", index, dataset);
         var evaluated = journal.Last(JournalEntry.StageEvaluated, index)?.Perplexity ?? [];
-        var manifest = StageCheckpoint.ReadManifest(directory);
         return new StageResult(index, dataset, directory, commit.Seconds, 0, evaluated, manifest.Sparsity(), manifest.Shards, manifest.Importance);
     }
 
+    /// <summary>Every file of the stage directory with its sha256: a stage is reused only as a whole, config, index and manifest included.</summary>
     private static Dictionary<string, string> CommittedFiles(StageResult stage)
     {
-        var files = stage.Shards.Concat(stage.Importance).ToDictionary(f => f.FileName, f => f.Sha256);
+        var files = Directory.GetFiles(stage.Checkpoint).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), RunJournal.Sha256);
 
         // Committed only when every file on disk is durable and what its writer reported.
-        foreach (var (file, sha) in files)
+        foreach (var written in stage.Shards.Concat(stage.Importance))
         {
-            var actual = RunJournal.Sha256(Path.Combine(stage.Checkpoint, file));
-            if (actual != sha)
+            var path = Path.Combine(stage.Checkpoint, written.FileName);
+            if (!files.TryGetValue(written.FileName, out var actual))
             {
-                throw new IOException($"{Path.Combine(stage.Checkpoint, file)} has sha256 {actual}, its writer reported {sha}");
+                throw new IOException($"{path} is missing, its writer reported it written");
+            }
+
+            if (actual != written.Sha256)
+            {
+                throw new IOException($"{path} has sha256 {actual}, its writer reported {written.Sha256}");
             }
         }
 

@@ -54,10 +54,34 @@ public static partial class StageCheckpoint
         return new ShardFile(HeadFile, sha, layout.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b) * e.DType.ByteSize()), names);
     }
 
-    /// <summary>Writes the index, copies config and tokenizer files, and renames the directory into place.</summary>
-    public static StageManifest ReadManifest(string directory) =>
-        Cluster.WireJson.Deserialize<StageManifest>(File.ReadAllText(Path.Combine(directory, ManifestFile)));
+    /// <summary>The manifest of a stage directory, or null and why: a missing or damaged manifest is the stage's damage, not an error.</summary>
+    public static StageManifest? TryReadManifest(string directory, out string? problem)
+    {
+        var path = Path.Combine(directory, ManifestFile);
+        problem = null;
+        try
+        {
+            var manifest = Cluster.WireJson.Deserialize<StageManifest>(File.ReadAllText(path));
+            if (manifest.Shards is not null && manifest.Importance is not null && manifest.Reports is not null)
+            {
+                return manifest;
+            }
 
+            problem = $"{path} is not a stage manifest";
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            problem = $"{path} is missing";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException)
+        {
+            problem = $"{path} is unreadable ({e.Message})";
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes the index, copies config and tokenizer files, and renames the directory into place.</summary>
     public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, StageManifest manifest)
     {
         ShardIndex.Write(buildDirectory, shards.SelectMany(s => s.Tensors.Select(t => (t, s.FileName))), shards.Sum(s => s.Bytes));

@@ -1,7 +1,7 @@
 namespace Copal.Runs;
 
 /// <summary>One line of the run journal.</summary>
-/// <param name="Files">For a commit: file name to sha256 of every shard and accumulator file of the stage.</param>
+/// <param name="Files">For a commit: file name to sha256 of every file of the stage directory (journals of older versions: its shard and accumulator files).</param>
 /// <param name="Perplexity">For an evaluation: dataset to perplexity, in run order.</param>
 public sealed record JournalEntry(
     string Event,
