@@ -4,7 +4,8 @@ namespace Copal.Model;
 
 /// <summary>
 /// Writes go to a temporary sibling that is renamed over the target only when complete, so a
-/// crash or an error never leaves a half-written file under the final name.
+/// crash or an error never leaves a half-written file under the final name; the rename is made
+/// durable before the write returns.
 /// </summary>
 public static partial class AtomicFile
 {
@@ -37,6 +38,8 @@ public static partial class AtomicFile
             File.Delete(temp);
             throw;
         }
+
+        DirectorySync.FlushParent(path);
     }
 
     /// <summary>Copies a file under the atomic rule (used for config and tokenizer files).</summary>

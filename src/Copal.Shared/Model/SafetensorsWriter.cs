@@ -107,7 +107,7 @@ public sealed class SafetensorsWriter : IDisposable
         next++;
     }
 
-    /// <summary>Waits for the background writes, flushes to disk and renames into place. Returns the file's sha256 (lowercase hex).</summary>
+    /// <summary>Waits for the background writes, flushes to disk and renames into place durably. Returns the file's sha256 (lowercase hex).</summary>
     public string Commit()
     {
         if (next != layout.Count)
@@ -119,6 +119,7 @@ public sealed class SafetensorsWriter : IDisposable
         stream.Flush(flushToDisk: true);
         stream.Dispose();
         File.Move(tempPath, path, overwrite: true);
+        DirectorySync.FlushParent(path);
         committed = true;
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

@@ -101,6 +101,9 @@ public static partial class StageCheckpoint
         }
 
         Directory.Move(buildDirectory, finalDirectory);
+
+        // The stage's commit line, appended next, must not outlive this rename.
+        DirectorySync.FlushParent(finalDirectory);
     }
 }
 

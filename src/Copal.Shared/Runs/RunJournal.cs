@@ -87,10 +87,17 @@ public sealed class RunJournal
     {
         var file = path ?? throw new InvalidOperationException("the journal was read to look at it, not opened to append to it");
         entry = entry with { Time = DateTime.UtcNow };
+        var created = !File.Exists(file);
         using (var f = new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.Read))
         {
             f.Write(Encoding.UTF8.GetBytes(WireJson.Serialize(entry) + "\n"));
             f.Flush(flushToDisk: true);
+        }
+
+        if (created)
+        {
+            // The file's own fsync does not make its name durable: without this a power loss could lose the whole journal.
+            Model.DirectorySync.FlushParent(file);
         }
 
         entries.Add(entry);
