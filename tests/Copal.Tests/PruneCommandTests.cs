@@ -52,6 +52,22 @@ public class PruneCommandTests
         { ["--strategy", "forget"], "unknown strategy" },
         { ["--seqlen", "300"], "max_position_embeddings" },
         { ["--importance-precision", "fp8"], "--importance-precision" },
+
+        // Before the fix: sampled for minutes, then an OverflowException.
+        { ["--samples", "2000000000"], "--samples 2000000000 of --seqlen 64 tokens make 128000000000 token ids, more than one array holds (2147483591)" },
+
+        // Before the fix: the group was silently ignored (N:M chooses within a row).
+        { ["--pattern", "2:4", "--group", "matrix"], "--group matrix does not apply to --pattern 2:4" },
+        { ["--method", "magnitude", "--pattern", "2:4", "--group", "matrix"], "--group matrix does not apply to --pattern 2:4" },
+
+        // Before the fix: ignored by the relative perturbation, whatever the value.
+        { ["--epsilon", "-1"], "--epsilon applies only to --perturbation gaussian, got --epsilon -1 with relative" },
+        { ["--epsilon", "NaN"], "--epsilon applies only to --perturbation gaussian, got --epsilon NaN with relative" },
+        { ["--perturbation", "relative", "--epsilon", "0.01"], "--epsilon applies only to --perturbation gaussian" },
+        { ["--perturbation", "gaussian", "--epsilon", "NaN"], "--epsilon must be positive and finite, got NaN" },
+
+        // Before the fix: a stack trace (infinity cannot be written to run.json).
+        { ["--perturbation", "gaussian", "--epsilon", "Infinity"], "--epsilon must be positive and finite, got Infinity" },
     };
 
     [Theory]
@@ -60,10 +76,23 @@ public class PruneCommandTests
     {
         using var dir = new TempDir();
         var outDir = dir.File("out");
-        string[] quick = args.Contains("--seqlen") ? ["prune", "--samples", "4", "--eval-windows", "3"] : Quick;
+
+        // The case's own options replace Quick's.
+        string[] quick = ["prune", .. Quick.Skip(1).Chunk(2).Where(pair => !args.Contains(pair[0])).SelectMany(pair => pair)];
         var run = CopalCli.Run([.. quick, .. args, "--out", outDir]);
         AssertRefused(run, mention);
         Assert.False(Directory.Exists(outDir), "the output directory was created");
+    }
+
+    /// <summary>What the refusals above leave alone: the bundled names, and magnitude's own matrix group under a pattern.</summary>
+    [Fact]
+    public void MagnitudeTakesAPatternWithItsDefaultGroup()
+    {
+        using var dir = new TempDir();
+        var outDir = dir.File("out");
+        var run = CopalCli.Run([.. Quick, "--method", "magnitude", "--pattern", "2:4", "--datasets", "fiction,science,speech,news", "--out", outDir]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.True(Directory.Exists(Path.Combine(outDir, "stage-4-news")));
     }
 
     /// <summary>An --out that cannot be made: empty, under a file, or where no one, root included, can create a folder.</summary>
@@ -175,9 +204,10 @@ public class PruneCommandTests
 
     private static void AssertRefused(CliResult run, string mention)
     {
-        Assert.NotEqual(0, run.ExitCode);
+        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}: {run.Stderr}");
         var reason = run.Stderr.Trim();
         Assert.DoesNotContain('\n', reason);
+        Assert.StartsWith("error: ", reason);
         Assert.Contains(mention, reason);
     }
 }

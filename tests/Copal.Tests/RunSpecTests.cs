@@ -31,6 +31,9 @@ public class RunSpecTests
         { "Datasets", "null", "Datasets is missing", true },
         { "Settings", null, "Settings is missing", true },
         { string.Empty, "null", "unreadable run spec", true },
+        { "Settings.Samples", "2000000000", "Settings.Samples 2000000000 of ", true },
+        { "Settings.Mask", """{"Sparsity":0.5,"Group":"Matrix","Pattern":{"N":2,"M":4}}""", "Settings.Mask.Group matrix does not apply to ", true },
+        { "Settings.Perturbation.Epsilon", "0.5", "Settings.Perturbation.Epsilon applies only to ", true },
         { "Settings.SeqLen", "4096", "Settings.SeqLen 4096 exceeds the model's max_position_embeddings 256", false },
     };
 

@@ -13,8 +13,11 @@ public static class CommonOptions
     public static SettingNames Names { get; } = new(
         Sparsity: "--sparsity",
         Pattern: "--pattern",
+        Group: "--group",
         Samples: "--samples",
+        SeqLen: "--seqlen",
         EvalWindows: "--eval-windows",
+        Perturbation: "--perturbation",
         Epsilon: "--epsilon",
         BatchSize: "--batch-size",
         DType: "--dtype");

@@ -57,13 +57,16 @@ public sealed class PruneOptions
         }
 
         var s = pattern is null ? sparsity ?? 0.5 : (double)pattern.N / pattern.M;
+        var groupText = result.GetValue(Group);
+        var group = ParseGroup(groupText, method);
+        PruningSettings.CheckGroupApplies(pattern, group, groupGiven: groupText != null, CommonOptions.Names);
         var precision = CommonOptions.ParseImportancePrecision(result.GetValue(ImportancePrecision)!);
         var settings = new PruningSettings
         {
             Method = method,
             Strategy = strategy,
             Propagation = ParsePropagation(result.GetValue(Propagate), method),
-            Mask = new MaskPolicy(s, ParseGroup(result.GetValue(Group), method), pattern),
+            Mask = new MaskPolicy(s, group, pattern),
             Samples = result.GetValue(Samples),
             SeqLen = seqLen,
             Sampling = result.GetValue(Sampling) switch
@@ -109,11 +112,16 @@ public sealed class PruneOptions
 
     private Pruning.Perturbation ParsePerturbation(System.CommandLine.ParseResult result)
     {
-        return result.GetValue(Perturbation) switch
+        var epsilon = result.GetValue(Epsilon);
+        var perturbation = result.GetValue(Perturbation) switch
         {
             "relative" => Pruning.Perturbation.Relative,
-            "gaussian" => new Pruning.Perturbation(PerturbationModel.Gaussian, result.GetValue(Epsilon), result.GetValue(Seed)),
+            "gaussian" => new Pruning.Perturbation(PerturbationModel.Gaussian, epsilon, result.GetValue(Seed)),
             var other => throw new CopalInputException($"--perturbation must be relative or gaussian, got '{other}'"),
         };
+
+        // Only the command line knows whether --epsilon was typed or is its default.
+        PruningSettings.CheckEpsilonApplies(perturbation.Model, epsilon, epsilonGiven: result.GetResult(Epsilon) is { Implicit: false }, CommonOptions.Names);
+        return perturbation;
     }
 }

@@ -103,15 +103,45 @@ public sealed record PruningSettings
             throw new CopalInputException($"{names.Sparsity} {Mask.Sparsity} is not the sparsity of {names.Pattern} {p}");
         }
 
+        // run.json holds the group a pattern ignores too: only one other than the method's default was asked for.
+        CheckGroupApplies(Mask.Pattern, Mask.Group, groupGiven: Mask.Group != DefaultGroup(Method), names);
         InputChecks.AtLeast(Samples, 1, names.Samples);
+
+        // The sampler holds a dataset's calibration windows as one array of token ids.
+        var tokenIds = (long)Samples * SeqLen;
+        if (tokenIds > Array.MaxLength)
+        {
+            throw new CopalInputException($"{names.Samples} {Samples} of {names.SeqLen} {SeqLen} tokens make {tokenIds} token ids, more than one array holds ({Array.MaxLength})");
+        }
+
         if (EvalWindows is { } windows)
         {
             InputChecks.AtLeast(windows, 1, names.EvalWindows);
         }
 
-        if (Perturbation.Model == PerturbationModel.Gaussian && !(Perturbation.Epsilon > 0))
+        // A relative perturbation carries epsilon 0: any other value was given for nothing.
+        CheckEpsilonApplies(Perturbation.Model, Perturbation.Epsilon, epsilonGiven: Perturbation.Epsilon != 0, names);
+        if (Perturbation.Model == PerturbationModel.Gaussian && !(double.IsFinite(Perturbation.Epsilon) && Perturbation.Epsilon > 0))
         {
-            throw new CopalInputException($"{names.Epsilon} must be positive, got {Perturbation.Epsilon}");
+            throw new CopalInputException($"{names.Epsilon} must be positive and finite, got {Perturbation.Epsilon}");
+        }
+    }
+
+    /// <summary>Refuses the whole-matrix group, when it was asked for, with an N:M pattern: N:M chooses within groups of M weights of a row, so the group would be ignored.</summary>
+    public static void CheckGroupApplies(NmPattern? pattern, MaskGroup group, bool groupGiven, SettingNames names)
+    {
+        if (pattern is { } p && group == MaskGroup.Matrix && groupGiven)
+        {
+            throw new CopalInputException($"{names.Group} matrix does not apply to {names.Pattern} {p}, which chooses within groups of {p.M} weights of a row");
+        }
+    }
+
+    /// <summary>Refuses an epsilon given for a perturbation other than gaussian, which has none and would ignore it.</summary>
+    public static void CheckEpsilonApplies(PerturbationModel model, double epsilon, bool epsilonGiven, SettingNames names)
+    {
+        if (epsilonGiven && model != PerturbationModel.Gaussian)
+        {
+            throw new CopalInputException($"{names.Epsilon} applies only to {names.Perturbation} gaussian, got {names.Epsilon} {epsilon} with {model.ToString().ToLowerInvariant()}");
         }
     }
 

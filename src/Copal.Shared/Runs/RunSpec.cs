@@ -57,8 +57,11 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
         var names = new SettingNames(
             Sparsity: Field(path, "Settings.Mask.Sparsity"),
             Pattern: Field(path, "Settings.Mask.Pattern"),
+            Group: Field(path, "Settings.Mask.Group"),
             Samples: Field(path, "Settings.Samples"),
+            SeqLen: Field(path, "Settings.SeqLen"),
             EvalWindows: Field(path, "Settings.EvalWindows"),
+            Perturbation: Field(path, "Settings.Perturbation.Model"),
             Epsilon: Field(path, "Settings.Perturbation.Epsilon"),
             BatchSize: Field(path, "Compute.BatchSize"),
             DType: Field(path, "Compute.DType"));
