@@ -11,6 +11,29 @@ public static class InputChecks
         }
     }
 
+    /// <summary>
+    /// Refuses what <see cref="DistinctNames"/> refuses, and any name outside ASCII letters, digits,
+    /// '_', '-' and '.' (not first): a dataset's name becomes a file name (NAME.calib.txt) and a
+    /// directory name (stage-K-NAME), so it must not reach into another folder or hide itself.
+    /// </summary>
+    public static void DatasetNames(IReadOnlyList<string> names, string name)
+    {
+        DistinctNames(names, name);
+        foreach (var dataset in names)
+        {
+            DatasetName(dataset, name);
+        }
+    }
+
+    /// <summary>One name of <see cref="DatasetNames"/>.</summary>
+    public static void DatasetName(string dataset, string name)
+    {
+        if (dataset.Length == 0 || dataset[0] == '.' || !dataset.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+        {
+            throw new CopalInputException($"{name}: '{dataset}' is not a dataset name (letters, digits, '_', '-' and '.', not first)");
+        }
+    }
+
     /// <summary>Refuses an empty list of names, a blank name, or a name given twice.</summary>
     public static void DistinctNames(IReadOnlyList<string> names, string name)
     {

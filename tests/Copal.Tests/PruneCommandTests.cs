@@ -68,6 +68,12 @@ public class PruneCommandTests
 
         // Before the fix: a stack trace (infinity cannot be written to run.json).
         { ["--perturbation", "gaussian", "--epsilon", "Infinity"], "--epsilon must be positive and finite, got Infinity" },
+
+        // Before the fix: names became paths, e.g. OUT/stage-1-sub/fiction, or OUT/stage-1-.. with ../fiction.
+        { ["--datasets", "sub/fiction"], "--datasets: 'sub/fiction' is not a dataset name" },
+        { ["--datasets", "fiction,../fiction"], "--datasets: '../fiction' is not a dataset name" },
+        { ["--datasets", ".fiction"], "--datasets: '.fiction' is not a dataset name" },
+        { ["--datasets", "fic tion"], "--datasets: 'fic tion' is not a dataset name" },
     };
 
     [Theory]

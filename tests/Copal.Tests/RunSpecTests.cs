@@ -34,6 +34,7 @@ public class RunSpecTests
         { "Settings.Samples", "2000000000", "Settings.Samples 2000000000 of ", true },
         { "Settings.Mask", """{"Sparsity":0.5,"Group":"Matrix","Pattern":{"N":2,"M":4}}""", "Settings.Mask.Group matrix does not apply to ", true },
         { "Settings.Perturbation.Epsilon", "0.5", "Settings.Perturbation.Epsilon applies only to ", true },
+        { "Datasets", """["fiction","../science"]""", "Datasets: '../science' is not a dataset name", true },
         { "Settings.SeqLen", "4096", "Settings.SeqLen 4096 exceeds the model's max_position_embeddings 256", false },
     };
 

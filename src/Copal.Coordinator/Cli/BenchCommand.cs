@@ -48,7 +48,7 @@ public static class BenchCommand
         command.SetAction(result =>
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
-            var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.PruneDatasets, "--datasets");
+            var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.PruneDatasets);
             var methodList = CommonOptions.ParseList(result.GetValue(methods), DefaultMethods, "--methods").Select(PruneOptions.ParseMethod).ToList();
             var strategyList = CommonOptions.ParseList(result.GetValue(strategies), DefaultStrategies, "--strategies").Select(PruneOptions.ParseStrategy).ToList();
             using var llama = LlamaModel.Open(result.GetValue(model)!);

@@ -69,6 +69,18 @@ public static class CommonOptions
         return items;
     }
 
+    /// <summary>The --datasets list, or <paramref name="fallback"/>, refusing names that are no dataset's (see <see cref="InputChecks.DatasetNames"/>).</summary>
+    public static IReadOnlyList<string> ParseDatasets(string? text, IReadOnlyList<string> fallback)
+    {
+        var names = ParseList(text, fallback, "--datasets");
+        foreach (var name in names)
+        {
+            InputChecks.DatasetName(name, "--datasets");
+        }
+
+        return names;
+    }
+
     public static Pruning.ImportancePrecision ParseImportancePrecision(string text) => text switch
     {
         "float32" or "fp32" => Pruning.ImportancePrecision.Float32,

@@ -30,7 +30,7 @@ public static class EvalCommand
         command.SetAction(result =>
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
-            var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.EvalDatasets, "--datasets");
+            var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.EvalDatasets);
             return Run(result.GetValue(model)!, result.GetValue(data)!, names, result.GetValue(seqLen), result.GetValue(evalWindows), result.GetValue(report), compute);
         });
         return command;

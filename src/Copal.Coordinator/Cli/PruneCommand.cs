@@ -44,7 +44,7 @@ public static class PruneCommand
         command.SetAction(result =>
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
-            var names = CommonOptions.ParseList(result.GetValue(datasets), Bundled.PruneDatasets, "--datasets");
+            var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.PruneDatasets);
             var m = PruneOptions.ParseMethod(result.GetValue(method)!);
             var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : m == PruningMethod.Copal ? Strategy.Copal : Strategy.Reset;
             using var llama = LlamaModel.Open(result.GetValue(model)!);

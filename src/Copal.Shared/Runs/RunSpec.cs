@@ -53,7 +53,7 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
         Present(Settings.Perturbation, Field(path, "Settings.Perturbation"));
         Present(Compute, Field(path, nameof(Compute)));
 
-        InputChecks.DistinctNames(Datasets, Field(path, nameof(Datasets)));
+        InputChecks.DatasetNames(Datasets, Field(path, nameof(Datasets)));
         var names = new SettingNames(
             Sparsity: Field(path, "Settings.Mask.Sparsity"),
             Pattern: Field(path, "Settings.Mask.Pattern"),
