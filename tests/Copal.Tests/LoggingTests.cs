@@ -7,6 +7,7 @@ namespace Copal.Tests;
 /// <summary>
 /// The log settings a pod's ConfigMap gives both processes: COPAL_LOG_LEVEL (overridden by
 /// --log-level) and COPAL_LOG_FORMAT; a value neither process knows is refused, not ignored.
+/// Likewise a --log-file that cannot be written.
 /// </summary>
 public class LoggingTests
 {
@@ -62,5 +63,31 @@ public class LoggingTests
         var errors = await stderr;
         Assert.Contains(variable, errors);
         Assert.Contains(message, errors);
+    }
+
+    /// <summary>
+    /// A --log-file under the test's folder (which holds a folder "folder" and a file "file"), or
+    /// absolute, and what the refusal says. Before the fix Serilog's file sink dropped every event
+    /// of such a file and the run went on.
+    /// </summary>
+    [Theory]
+    [InlineData("folder", "is a directory")]
+    [InlineData("file/copal.log", "does not exist")]
+    [InlineData("/proc/copal.log", "cannot write in /proc")]
+    public void AnUnwritableLogFileIsRefusedBeforeAnythingIsWritten(string logFile, string mention)
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("folder"));
+        File.WriteAllText(dir.File("file"), "not a folder");
+        var outDir = dir.File("out");
+        var path = Path.Combine(dir.Path, logFile);
+
+        var run = CopalCli.Run(TimeSpan.FromMinutes(2), "--log-file", path, "prune", "--samples", "2", "--seqlen", "64", "--eval-windows", "1", "--datasets", "fiction", "--out", outDir);
+
+        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}: {run.Stderr}");
+        Assert.StartsWith($"error: --log-file {path}: ", run.Stderr.Trim());
+        Assert.DoesNotContain('\n', run.Stderr.Trim());
+        Assert.Contains(mention, run.Stderr);
+        Assert.False(Directory.Exists(outDir), "the output directory was created");
     }
 }

@@ -16,6 +16,8 @@ public static class Logging
         var config = LogSetup.Console(level, toStdout: false, jsonWhenRedirected: false, LogSetup.PlainTextTemplate);
         if (file != null)
         {
+            // Serilog's file sink drops every event of a file it cannot open, silently.
+            WritableFile.Check(file, "--log-file");
             config = config.WriteTo.File(new CompactJsonFormatter(), file);
         }
 

@@ -10,35 +10,8 @@ public static class ReportWriter
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Refuses, before any work starts, a report path that cannot be written: a directory, or in a folder that is missing or read-only.</summary>
-    public static void CheckWritable(string? path)
-    {
-        if (path == null)
-        {
-            return;
-        }
-
-        if (Directory.Exists(path))
-        {
-            throw new CopalInputException($"--report {path}: is a directory");
-        }
-
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder))
-        {
-            throw new CopalInputException($"--report {path}: folder {folder} does not exist");
-        }
-
-        // Permissions, read-only mounts and ACLs are only known by trying: write a file the way the report will be written.
-        try
-        {
-            using var probe = new FileStream(Path.Combine(folder, $".copal-write-check-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
-        }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-        {
-            throw new CopalInputException($"--report {path}: cannot write in {folder} ({e.Message})", e);
-        }
-    }
+    /// <summary>Refuses, before any work starts, a report path that cannot be written.</summary>
+    public static void CheckWritable(string? path) => WritableFile.Check(path, "--report");
 
     public static JsonObject ByDataset<T>(IEnumerable<PerplexityResult> results, Func<PerplexityResult, T> value)
     {
