@@ -22,9 +22,7 @@ try
     var parsed = root.Parse(args);
     if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
     {
-        // All of them, on one line: "Required command was not provided" alone hid the word that was wrong.
-        Console.Error.WriteLine("error: " + string.Join(" ", parsed.Errors.Select(e => e.Message)));
-        return 2;
+        return InputError.Report(parsed.Errors.Select(e => e.Message));
     }
 
     Logging.Configure(parsed.GetValue(logLevel), parsed.GetValue(logFile));
@@ -32,8 +30,7 @@ try
 }
 catch (CopalInputException e)
 {
-    Console.Error.WriteLine("error: " + e.Message);
-    return 2;
+    return InputError.Report([e.Message]);
 }
 catch (Exception e)
 {

@@ -26,16 +26,14 @@ try
     Log.Logger = LogSetup.Console(level, toStdout: true, jsonWhenRedirected: true, LogSetup.TaggedTextTemplate).CreateLogger();
     if (parsed.Errors.Count > 0)
     {
-        Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
-        return 2;
+        return InputError.Report(parsed.Errors.Select(e => e.Message));
     }
 
     return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (CopalInputException e)
 {
-    Console.Error.WriteLine("error: " + e.Message);
-    return 2;
+    return InputError.Report([e.Message]);
 }
 finally
 {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Copal.Cluster;
 using Xunit;
 
@@ -7,7 +6,7 @@ namespace Copal.Tests;
 /// <summary>
 /// The log settings a pod's ConfigMap gives both processes: COPAL_LOG_LEVEL (overridden by
 /// --log-level) and COPAL_LOG_FORMAT; a value neither process knows is refused, not ignored.
-/// Likewise a --log-file that cannot be written.
+/// Likewise a --log-file that cannot be written, and what both processes print for bad input.
 /// </summary>
 public class LoggingTests
 {
@@ -30,7 +29,7 @@ public class LoggingTests
     [Theory]
     [InlineData("COPAL_LOG_LEVEL", "Loud", "'Loud' is not a log level")]
     [InlineData("COPAL_LOG_FORMAT", "xml", "xml: expected json or text")]
-    public async Task BadLogSettingsAreRefusedByBothProcesses(string variable, string value, string message)
+    public void BadLogSettingsAreRefusedByBothProcesses(string variable, string value, string message)
     {
         var environment = new Dictionary<string, string> { [variable] = value };
 
@@ -40,29 +39,11 @@ public class LoggingTests
         Assert.Contains(variable, coordinator.Stderr);
         Assert.Contains(message, coordinator.Stderr);
 
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "copal-node.dll"));
-        start.ArgumentList.Add("--seeds");
-        start.ArgumentList.Add($"akka.tcp://copal@127.0.0.1:{TestPorts.Free()}");
-        start.Environment[variable] = value;
-        using var node = Process.Start(start)!;
-        var stderr = node.StandardError.ReadToEndAsync();
-        _ = node.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await node.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            node.Kill(entireProcessTree: true);
-            Assert.Fail($"copal-node with {variable}={value} kept running");
-        }
+        var node = CopalCli.RunNode(TimeSpan.FromMinutes(1), environment, "--seeds", $"akka.tcp://copal@127.0.0.1:{TestPorts.Free()}");
 
         Assert.Equal(2, node.ExitCode);
-        var errors = await stderr;
-        Assert.Contains(variable, errors);
-        Assert.Contains(message, errors);
+        Assert.Contains(variable, node.Stderr);
+        Assert.Contains(message, node.Stderr);
     }
 
     /// <summary>
@@ -89,5 +70,19 @@ public class LoggingTests
         Assert.DoesNotContain('\n', run.Stderr.Trim());
         Assert.Contains(mention, run.Stderr);
         Assert.False(Directory.Exists(outDir), "the output directory was created");
+    }
+
+    /// <summary>Every command-line error on one line, as copal prints them; before the fix the node printed the first alone.</summary>
+    [Fact]
+    public void TheNodeReportsEveryCommandLineErrorOnOneLine()
+    {
+        var node = CopalCli.RunNode(TimeSpan.FromMinutes(1), new Dictionary<string, string>(), "--seeds", $"akka.tcp://copal@127.0.0.1:{TestPorts.Free()}", "--port", "x", "--data-port", "y");
+
+        Assert.Equal(2, node.ExitCode);
+        var reason = node.Stderr.Trim();
+        Assert.DoesNotContain('\n', reason);
+        Assert.StartsWith("error: ", reason);
+        Assert.Contains("'x' for option '--port'", reason);
+        Assert.Contains("'y' for option '--data-port'", reason);
     }
 }
