@@ -19,18 +19,10 @@ public static class InputChecks
     public static void DatasetNames(IReadOnlyList<string> names, string name)
     {
         DistinctNames(names, name);
-        foreach (var dataset in names)
+        var bad = names.FirstOrDefault(dataset => dataset.Length == 0 || dataset[0] == '.' || !dataset.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'));
+        if (bad != null)
         {
-            DatasetName(dataset, name);
-        }
-    }
-
-    /// <summary>One name of <see cref="DatasetNames"/>.</summary>
-    public static void DatasetName(string dataset, string name)
-    {
-        if (dataset.Length == 0 || dataset[0] == '.' || !dataset.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
-        {
-            throw new CopalInputException($"{name}: '{dataset}' is not a dataset name (letters, digits, '_', '-' and '.', not first)");
+            throw new CopalInputException($"{name}: '{bad}' is not a dataset name (letters, digits, '_', '-' and '.', not first)");
         }
     }
 

@@ -73,11 +73,7 @@ public static class CommonOptions
     public static IReadOnlyList<string> ParseDatasets(string? text, IReadOnlyList<string> fallback)
     {
         var names = ParseList(text, fallback, "--datasets");
-        foreach (var name in names)
-        {
-            InputChecks.DatasetName(name, "--datasets");
-        }
-
+        InputChecks.DatasetNames(names, "--datasets");
         return names;
     }
 
