@@ -46,22 +46,16 @@ public class LoggingTests
         Assert.Contains(message, node.Stderr);
     }
 
-    /// <summary>
-    /// A --log-file under the test's folder (which holds a folder "folder" and a file "file"), or
-    /// absolute, and what the refusal says. Before the fix Serilog's file sink dropped every event
-    /// of such a file and the run went on.
-    /// </summary>
+    public static TheoryData<string, string> BadLogFiles() => UnwritablePaths.Cases("copal.log");
+
+    /// <summary>Before the fix Serilog's file sink dropped every event of such a file and the run went on.</summary>
     [Theory]
-    [InlineData("folder", "is a directory")]
-    [InlineData("file/copal.log", "does not exist")]
-    [InlineData("/proc/copal.log", "cannot write in /proc")]
+    [MemberData(nameof(BadLogFiles))]
     public void AnUnwritableLogFileIsRefusedBeforeAnythingIsWritten(string logFile, string mention)
     {
         using var dir = new TempDir();
-        Directory.CreateDirectory(dir.File("folder"));
-        File.WriteAllText(dir.File("file"), "not a folder");
         var outDir = dir.File("out");
-        var path = Path.Combine(dir.Path, logFile);
+        var path = UnwritablePaths.Under(dir, logFile);
 
         var run = CopalCli.Run(TimeSpan.FromMinutes(2), "--log-file", path, "prune", "--samples", "2", "--seqlen", "64", "--eval-windows", "1", "--datasets", "fiction", "--out", outDir);
 

@@ -115,26 +115,15 @@ public class PruneCommandTests
         Assert.Equal(["file"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
     }
 
-    /// <summary>A --report path under the test's folder (which holds a folder "folder" and a file "file"), or absolute, and what the refusal names.</summary>
-    public static TheoryData<string, string> BadReportPaths() => new()
-    {
-        { "folder", "is a directory" },
-        { "missing/r.json", "does not exist" },
-        { "file/r.json", "does not exist" },
-
-        // A folder that exists but where no one, root included, can create a file.
-        { "/proc/r.json", "cannot write in /proc" },
-    };
+    public static TheoryData<string, string> BadReportPaths() => UnwritablePaths.Cases("r.json");
 
     [Theory]
     [MemberData(nameof(BadReportPaths))]
     public void AnUnwritableReportPathIsRefusedBeforeAnythingIsWritten(string report, string mention)
     {
         using var dir = new TempDir();
-        Directory.CreateDirectory(dir.File("folder"));
-        File.WriteAllText(dir.File("file"), "not a folder");
         var outDir = dir.File("out");
-        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--report", Path.Combine(dir.Path, report)]);
+        var run = CopalCli.Run([.. Quick, "--datasets", "fiction", "--out", outDir, "--report", UnwritablePaths.Under(dir, report)]);
         AssertRefused(run, mention);
         Assert.Contains("--report", run.Stderr);
         Assert.Equal(2, run.ExitCode);
