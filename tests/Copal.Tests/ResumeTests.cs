@@ -155,6 +155,9 @@ public class ResumeTests
         Assert.StartsWith("damaged(", damaged);
         Assert.Contains(WithoutWhitespace(manifest), damaged);
 
+        // Resume recomputes every stage after the first it cannot reuse: status says so of stage 2.
+        Assert.Equal("committed,butwillberecomputedafterstage1", States(status.Stdout)[2]);
+
         var resumed = CopalCli.Run("resume", run);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Contains($"Stage 1: {manifest} does not match its journaled sha256; recomputing it", resumed.Stderr);
@@ -163,6 +166,22 @@ public class ResumeTests
         status = CopalCli.Run("status", run);
         Assert.True(status.ExitCode == 0, status.Stderr);
         Assert.Equal(new Dictionary<int, string> { [1] = "done", [2] = "done" }, States(status.Stdout));
+    }
+
+    [Fact]
+    public void AStageStartedAgainAfterItsCommitIsRunningToALiveReadAndReusableToResume()
+    {
+        using var dir = new TempDir();
+        var (run, journal, _) = FinishedTwoStageRun(dir);
+        File.AppendAllLines(journal, [JsonSerializer.Serialize(new JournalEntry(JournalEntry.StageStarted, 1, "fiction"))]);
+
+        // A live coordinator appends the start only when it recomputes the stage.
+        var live = Coordinator.Monitoring.RunStatus.Read(run, verify: false);
+        Assert.Equal(["running", "committed, but will be recomputed after stage 1"], live.Stages.Select(s => s.State));
+
+        // Cut short, the recompute left the verified stage in place: resume reuses it.
+        var verified = Coordinator.Monitoring.RunStatus.Read(run, verify: true);
+        Assert.Equal(["done", "done"], verified.Stages.Select(s => s.State));
     }
 
     [Fact]
