@@ -108,6 +108,9 @@ public static class OutputDirectory
         try
         {
             Directory.CreateDirectory(path);
+
+            // The journal syncs its own entry in --out; this makes --out's entry in its parent durable too.
+            DirectorySync.FlushParent(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Copal.Model;
 using SkiaSharp;
 
 namespace Copal.Coordinator.Reporting;
@@ -308,24 +309,8 @@ public static class Plots
 
         using var image = SKImage.FromBitmap(bitmap);
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
-        WriteAtomically(path, png);
-    }
 
-    // A reader (or a crash) never sees half a PNG: the file appears whole or not at all.
-    static void WriteAtomically(string path, SKData png)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var file = File.Create(temp))
-                png.SaveTo(file);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            // Only left behind if writing or moving failed; after a move there is nothing to delete.
-            File.Delete(temp);
-        }
+        // A reader (or a crash) never sees half a PNG: the file appears whole or not at all.
+        AtomicFile.WriteAllBytes(path, png.AsSpan());
     }
 }
