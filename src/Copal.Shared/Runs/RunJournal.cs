@@ -103,11 +103,12 @@ public sealed class RunJournal
         entries.Add(entry);
     }
 
-    public JournalEntry? Last(string @event, int stage) => entries.LastOrDefault(e => e.Event == @event && e.Stage == stage);
+    public JournalEntry? Last(string @event, int stage) => LastIndex(@event, stage) is var i and >= 0 ? entries[i] : null;
 
     /// <summary>True when the stage was started again after its last commit: a recompute, under way or cut short.</summary>
-    public bool StartedSinceCommit(int stage) =>
-        entries.FindLastIndex(e => e.Event == JournalEntry.StageStarted && e.Stage == stage) > entries.FindLastIndex(e => e.Event == JournalEntry.StageCommitted && e.Stage == stage);
+    public bool StartedSinceCommit(int stage) => LastIndex(JournalEntry.StageStarted, stage) > LastIndex(JournalEntry.StageCommitted, stage);
+
+    private int LastIndex(string @event, int stage) => entries.FindLastIndex(e => e.Event == @event && e.Stage == stage);
 
     /// <summary>The stage's commit, if the journal has one and every file on disk still matches it.</summary>
     public JournalEntry? VerifiedCommit(int stage, string dataset, string directory, out string? problem)
