@@ -6,6 +6,7 @@ using Copal.Pruning;
 using Copal.Transport;
 using Serilog;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.GpuNode;
 
@@ -38,8 +39,8 @@ public sealed class ShardWorker : IAsyncDisposable
         this.nodeId = nodeId;
         this.assignment = assignment;
         this.threads = threads;
-        var settings = WireJson.Deserialize<PruningSettings>(assignment.SettingsJson);
-        compute = WireJson.Deserialize<ComputeOptions>(assignment.ComputeJson);
+        var settings = CopalJson.Deserialize<PruningSettings>(assignment.SettingsJson);
+        compute = CopalJson.Deserialize<ComputeOptions>(assignment.ComputeJson);
         occupancy = PipelineOccupancy.Of(assignment.FirstLayer, assignment.NextHost is not null, settings.Samples, compute.BatchSize);
         model = LlamaModel.Open(assignment.ModelDirectory);
         try
@@ -199,7 +200,7 @@ public sealed class ShardWorker : IAsyncDisposable
         var total = sinceStage.Elapsed.TotalSeconds;
         // This frame is still being handled: its work (a wave's whole pass, the pruning) is busy time too.
         var stageBusy = (busy + System.Diagnostics.Stopwatch.GetElapsedTime(frameStarted)).TotalSeconds;
-        assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, WireJson.Serialize(report), stageBusy, Math.Max(0, total - stageBusy), bytesForwarded));
+        assignment.Reporter.Tell(new ShardDone(nodeId, frame.RunEpoch, frame.Stage, CopalJson.Serialize(report), stageBusy, Math.Max(0, total - stageBusy), bytesForwarded));
     }
 
     /// <summary>Sends a result to the next node, or (last node) signals completion.</summary>

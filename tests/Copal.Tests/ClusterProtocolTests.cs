@@ -12,6 +12,7 @@ using Copal.Tokenization;
 using Copal.Transport;
 using Xunit;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Tests;
 
@@ -129,7 +130,7 @@ public class ClusterProtocolTests : TestKit
         var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, threads + 1)));
         var reporter = CreateTestProbe();
 
-        node.Tell(new AssignShard("run", 7, 0, 3, Path.GetFullPath(model.Directory), WireJson.Serialize(settings), WireJson.Serialize(compute), null, 0, reporter.Ref), TestActor);
+        node.Tell(new AssignShard("run", 7, 0, 3, Path.GetFullPath(model.Directory), CopalJson.Serialize(settings), CopalJson.Serialize(compute), null, 0, reporter.Ref), TestActor);
         ExpectMsg<ShardReady>(TimeSpan.FromSeconds(30));
 
         using var dir = new TempDir();
@@ -190,7 +191,7 @@ public class ClusterProtocolTests : TestKit
         // From the end of the stream to the report the node works throughout (the wave's pass, the pruning).
         var working = ended.Elapsed.TotalSeconds;
         Assert.True(done.BusySeconds >= working / 2, $"busy {done.BusySeconds:F3}s, idle {done.IdleSeconds:F3}s, {working:F3}s from the end of the stream to the report");
-        var report = WireJson.Deserialize<ShardReport>(done.ReportJson);
+        var report = CopalJson.Deserialize<ShardReport>(done.ReportJson);
         Assert.Equal(expected.Weights.Sha256, report.Weights.Sha256);
         Assert.Equal(expected.Importance!.Sha256, report.Importance!.Sha256);
     }

@@ -142,7 +142,7 @@ public class LiveCoordinatorTests
                 var response = await http.GetAsync(HealthServer.StatusPath);
                 if (response.IsSuccessStatusCode)
                 {
-                    last = WireJson.Deserialize<RunStatus>(await response.Content.ReadAsStringAsync());
+                    last = CopalJson.Deserialize<RunStatus>(await response.Content.ReadAsStringAsync());
                     if (until(last))
                     {
                         return last;

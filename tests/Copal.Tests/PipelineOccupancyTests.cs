@@ -2,6 +2,7 @@ using Copal.GpuNode;
 using Copal.Pipeline;
 using Xunit;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Tests;
 

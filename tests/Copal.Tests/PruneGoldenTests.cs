@@ -2,6 +2,7 @@ using System.Text.Json;
 using Copal.Model;
 using Copal.Pruning;
 using Xunit;
+using Copal.Evaluation;
 
 namespace Copal.Tests;
 

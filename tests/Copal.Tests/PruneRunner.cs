@@ -3,6 +3,7 @@ using Copal.Data;
 using Copal.Model;
 using Copal.Pruning;
 using Copal.Tokenization;
+using Copal.Runs;
 
 namespace Copal.Tests;
 

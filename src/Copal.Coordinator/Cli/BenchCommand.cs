@@ -6,6 +6,7 @@ using Copal.Model;
 using Copal.Pruning;
 using Copal.Tokenization;
 using Serilog;
+using Copal.Runs;
 
 namespace Copal.Coordinator.Cli;
 

@@ -13,6 +13,7 @@ using Copal.Pruning.Metrics;
 using Copal.Tokenization;
 using Serilog;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Coordinator.Cli;
 
@@ -298,7 +299,7 @@ public sealed class PerfBench(PerfSettings settings)
         try
         {
             using var pipeline = new LocalPipeline(model, stage, compute);
-            var phasesBefore = CopalMetrics.Phases.Select(p => CopalMetrics.PhaseSeconds.WithLabels(p).Value).ToList();
+            var phasesBefore = PhaseClock.Phases.Select(PhaseClock.Seconds).ToList();
             var clock = Stopwatch.StartNew();
             pipeline.BeginStage(new StageAssignment(1, 1, Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));
             foreach (var (start, count) in LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
@@ -309,7 +310,7 @@ public sealed class PerfBench(PerfSettings settings)
 
             pipeline.FinishStage(null);
             var seconds = clock.Elapsed.TotalSeconds;
-            return new StageTime(seconds, CopalMetrics.Phases.Select((p, i) => (p, CopalMetrics.PhaseSeconds.WithLabels(p).Value - phasesBefore[i])).ToList());
+            return new StageTime(seconds, PhaseClock.Phases.Select((p, i) => (p, PhaseClock.Seconds(p) - phasesBefore[i])).ToList());
         }
         finally
         {

@@ -7,6 +7,7 @@ using Copal.Pruning;
 using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
+using Copal.Stages;
 
 namespace Copal.Coordinator.Cli;
 
@@ -69,7 +70,7 @@ public static class PruneCommand
         }
 
         var existing = RunSpec.Load(outDir);
-        if (WireJson.Serialize(existing) != WireJson.Serialize(spec))
+        if (CopalJson.Serialize(existing) != CopalJson.Serialize(spec))
         {
             throw new CopalInputException($"--out {outDir} holds a run with other settings ({RunSpec.FileName}); use another --out, or `copal resume {outDir}` to finish that one");
         }

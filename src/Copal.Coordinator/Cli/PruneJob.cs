@@ -137,7 +137,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
             {
                 Live = new LiveStatus((int)CopalMetrics.Stage.Value, CopalMetrics.StageProgress.Value, live.Epoch, live.Nodes, live.Members),
             };
-            return WireJson.Serialize(status);
+            return CopalJson.Serialize(status);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Copal.Pruning;
+using Copal.Data;
 
 namespace Copal.Coordinator.Cli;
 

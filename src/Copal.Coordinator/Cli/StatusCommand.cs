@@ -57,7 +57,7 @@ public static class StatusCommand
             }
 
             response.EnsureSuccessStatusCode();
-            return WireJson.Deserialize<RunStatus>(await response.Content.ReadAsStringAsync(cancel));
+            return CopalJson.Deserialize<RunStatus>(await response.Content.ReadAsStringAsync(cancel));
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or InvalidDataException)
         {

@@ -11,6 +11,7 @@ using Copal.Pruning;
 using Copal.Transport;
 using Serilog;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Coordinator.Cluster;
 
@@ -66,8 +67,8 @@ public sealed class ClusterPipeline : IPruningPipeline
 
     private void Assign(PruningSettings settings)
     {
-        var settingsJson = WireJson.Serialize(settings);
-        var computeJson = WireJson.Serialize(compute);
+        var settingsJson = CopalJson.Serialize(settings);
+        var computeJson = CopalJson.Serialize(compute);
         using var abandon = new CancellationTokenSource();
         var replies = new List<Task<object>>();
         for (var i = 0; i < shards.Count; i++)
@@ -146,7 +147,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         while (reports.Count < shards.Count)
         {
             var done = Await<ShardDone>("every node to write its shard", m => m.Epoch == epoch && m.Stage == current.Stage);
-            reports.Add(WireJson.Deserialize<ShardReport>(done.ReportJson));
+            reports.Add(CopalJson.Deserialize<ShardReport>(done.ReportJson));
             NodeActivity.Add(done);
             progress?.Report(new WorkProgress(task, reports.Count, shards.Count));
         }

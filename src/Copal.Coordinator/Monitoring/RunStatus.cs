@@ -1,5 +1,6 @@
 using Copal.Pruning;
 using Copal.Runs;
+using Copal.Stages;
 
 namespace Copal.Coordinator.Monitoring;
 

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Copal.Pruning;
+using Copal.Evaluation;
+using Copal.Runs;
 
 namespace Copal.Coordinator.Reporting;
 

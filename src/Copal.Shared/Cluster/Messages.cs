@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Copal.Stages;
 
 namespace Copal.Cluster;
 

@@ -44,7 +44,7 @@ public sealed class ModelEvaluator
     {
         var source = layers ?? model.Weights;
         return datasets.Select(d => Perplexity.Evaluate(
-            d, TestTokens(d), SeqLen, EvalWindows, model, l => Nn.DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
+            d, TestTokens(d), SeqLen, EvalWindows, model, l => DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
     }
 
     /// <summary>Logits [T, V] (float32) of one token sequence through the model's own layers.</summary>

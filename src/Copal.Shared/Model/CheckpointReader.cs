@@ -103,14 +103,14 @@ public sealed class CheckpointReader : IDisposable
     public Tensor Read(string name, ScalarType dtype)
     {
         using var stored = FileOf(name).Read(name);
-        return Nn.TensorMemory.OnCpu(stored, dtype);
+        return TensorMemory.OnCpu(stored, dtype);
     }
 
     /// <summary>Reads rows of a matrix (e.g. the embedding rows of token ids) and converts them to the compute dtype.</summary>
     public Tensor ReadRows(string name, IReadOnlyList<long> rows, ScalarType dtype)
     {
         using var stored = FileOf(name).ReadRows(name, rows);
-        return Nn.TensorMemory.OnCpu(stored, dtype);
+        return TensorMemory.OnCpu(stored, dtype);
     }
 
     public void Dispose()

@@ -79,7 +79,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         var entry = Entry(name);
         CheckSize(entry, entry.ByteLength);
-        var t = Nn.TensorMemory.EmptyOnHugePages(entry.Shape, entry.DType.ToScalarType());
+        var t = TensorMemory.EmptyOnHugePages(entry.Shape, entry.DType.ToScalarType());
         if (entry.ByteLength > 0)
         {
             ReadExactly(t.bytes, Header.DataStart + entry.Begin);

@@ -65,7 +65,7 @@ public sealed class SafetensorsWriter : IDisposable
         Tensor stored;
         using (var scope = NewDisposeScope())
         {
-            stored = Nn.TensorMemory.OnCpu(tensor, entry.DType.ToScalarType());
+            stored = TensorMemory.OnCpu(tensor, entry.DType.ToScalarType());
             if (!stored.shape.SequenceEqual(entry.Shape))
             {
                 throw new InvalidOperationException($"{path}: tensor '{name}' has shape [{string.Join(", ", stored.shape)}], layout says {entry.ShapeText}");

@@ -55,14 +55,11 @@ public static class CopalMetrics
 
     public static Gauge ClusterMembers { get; } = Metrics.CreateGauge(ClusterMembersName, "Cluster members this process sees as Up");
 
-    /// <summary>Phases of <see cref="PhaseSeconds"/>.</summary>
-    public static IReadOnlyList<string> Phases { get; } = [PhaseClock.Forward, PhaseClock.Importance, PhaseClock.Mask, PhaseClock.Evaluate];
-
     private static int initialised;
 
     /// <summary>
     /// Makes every labelled series visible at zero (a scrape shows the full set from the start)
-    /// and samples process memory before each scrape.
+    /// and samples process memory and the phase clock before each scrape.
     /// </summary>
     public static void Initialise()
     {
@@ -71,7 +68,7 @@ public static class CopalMetrics
             return;
         }
 
-        foreach (var phase in Phases)
+        foreach (var phase in PhaseClock.Phases)
         {
             PhaseSeconds.WithLabels(phase);
         }
@@ -83,8 +80,8 @@ public static class CopalMetrics
 
         BytesStreamed.WithLabels("in");
         BytesStreamed.WithLabels("out");
-        Metrics.DefaultRegistry.AddBeforeCollectCallback(SampleMemory);
-        SampleMemory();
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(Sample);
+        Sample();
     }
 
     /// <summary>A stage begins in this process: the stage gauge, progress back to 0, and the stage on every log event.</summary>
@@ -102,8 +99,13 @@ public static class CopalMetrics
         StageProgress.Set(1);
     }
 
-    private static void SampleMemory()
+    private static void Sample()
     {
+        foreach (var phase in PhaseClock.Phases)
+        {
+            PhaseSeconds.WithLabels(phase).IncTo(PhaseClock.Seconds(phase));
+        }
+
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         ProcessMemory.WithLabels("working_set").Set(process.WorkingSet64);
         ProcessMemory.WithLabels("managed").Set(GC.GetTotalMemory(forceFullCollection: false));

@@ -1,5 +1,6 @@
 using Copal.Evaluation;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Pipeline;
 

@@ -3,6 +3,7 @@ using Copal.Model;
 using Copal.Nn;
 using Copal.Pruning;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Pipeline;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Copal.Stages;
 
 namespace Copal.Pipeline;
 

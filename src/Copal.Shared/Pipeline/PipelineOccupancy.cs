@@ -1,3 +1,4 @@
+using Copal.Stages;
 namespace Copal.Pipeline;
 
 /// <summary>

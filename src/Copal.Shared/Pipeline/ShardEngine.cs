@@ -5,6 +5,7 @@ using Copal.Observability;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Pipeline;
 

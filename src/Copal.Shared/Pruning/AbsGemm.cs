@@ -5,6 +5,7 @@ using System.Runtime.Intrinsics.X86;
 using Copal.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
+using Copal.Model;
 
 namespace Copal.Pruning;
 

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Copal.Nn;
 using static TorchSharp.torch;
+using Copal.Model;
 
 namespace Copal.Pruning;
 

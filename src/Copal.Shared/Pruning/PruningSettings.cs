@@ -1,3 +1,5 @@
+using Copal.Data;
+
 namespace Copal.Pruning;
 
 public enum PruningMethod
@@ -29,12 +31,6 @@ public enum Propagation
 
     /// <summary>From the already pruned earlier layers, layer by layer (Wanda/SparseGPT).</summary>
     Pruned,
-}
-
-public enum SamplingMode
-{
-    Even,
-    Random,
 }
 
 public enum PerturbationModel

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Copal.Nn;
 using static TorchSharp.torch;
+using Copal.Model;
 
 namespace Copal.Pruning;
 

@@ -2,6 +2,7 @@ using Copal.Model;
 using Copal.Nn;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
+using Copal.Stages;
 
 namespace Copal.Pruning;
 

@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using Copal.Nn;
 using static TorchSharp.torch;
+using Copal.Model;
 
 namespace Copal.Pruning;
 

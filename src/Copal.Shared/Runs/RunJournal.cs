@@ -63,7 +63,7 @@ public sealed class RunJournal
 
             try
             {
-                entries.Add(WireJson.Deserialize<JournalEntry>(Encoding.UTF8.GetString(bytes, start, end - start)));
+                entries.Add(CopalJson.Deserialize<JournalEntry>(Encoding.UTF8.GetString(bytes, start, end - start)));
             }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
             {
@@ -90,7 +90,7 @@ public sealed class RunJournal
         var created = !File.Exists(file);
         using (var f = new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.Read))
         {
-            f.Write(Encoding.UTF8.GetBytes(WireJson.Serialize(entry) + "\n"));
+            f.Write(Encoding.UTF8.GetBytes(CopalJson.Serialize(entry) + "\n"));
             f.Flush(flushToDisk: true);
         }
 

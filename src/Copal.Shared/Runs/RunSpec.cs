@@ -10,7 +10,7 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
 {
     public const string FileName = "run.json";
 
-    public void Save(string runDirectory) => AtomicFile.WriteAllText(Path.Combine(runDirectory, FileName), WireJson.Serialize(this));
+    public void Save(string runDirectory) => AtomicFile.WriteAllText(Path.Combine(runDirectory, FileName), CopalJson.Serialize(this));
 
     /// <summary>The spec of a run directory, refused unless it describes a run `copal prune` would start.</summary>
     public static RunSpec Load(string runDirectory)
@@ -24,7 +24,7 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
         RunSpec spec;
         try
         {
-            spec = WireJson.Deserialize<RunSpec>(File.ReadAllText(path));
+            spec = CopalJson.Deserialize<RunSpec>(File.ReadAllText(path));
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
         {

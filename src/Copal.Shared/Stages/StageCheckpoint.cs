@@ -1,7 +1,8 @@
 using System.Text.RegularExpressions;
 using Copal.Model;
+using Copal.Pruning;
 
-namespace Copal.Pruning;
+namespace Copal.Stages;
 
 /// <summary>
 /// A stage's Hugging Face checkpoint directory: shards of pruned layers, a shard with the
@@ -61,7 +62,7 @@ public static partial class StageCheckpoint
         problem = null;
         try
         {
-            var manifest = Cluster.WireJson.Deserialize<StageManifest>(File.ReadAllText(path));
+            var manifest = CopalJson.Deserialize<StageManifest>(File.ReadAllText(path));
             if (manifest.Shards is not null && manifest.Importance is not null && manifest.Reports is not null)
             {
                 return manifest;
@@ -94,7 +95,7 @@ public static partial class StageCheckpoint
             }
         }
 
-        AtomicFile.WriteAllText(Path.Combine(buildDirectory, ManifestFile), Cluster.WireJson.Serialize(manifest));
+        AtomicFile.WriteAllText(Path.Combine(buildDirectory, ManifestFile), CopalJson.Serialize(manifest));
         if (Directory.Exists(finalDirectory))
         {
             Directory.Delete(finalDirectory, recursive: true);
@@ -108,7 +109,7 @@ public static partial class StageCheckpoint
 }
 
 /// <summary>What a stage directory holds: its files with digests and the layer range each shard covers.</summary>
-public sealed record StageManifest(int Stage, string Dataset, string Method, string Strategy, IReadOnlyList<ShardFile> Shards, IReadOnlyList<ShardFile> Importance, IReadOnlyList<Pipeline.ShardReport> Reports)
+public sealed record StageManifest(int Stage, string Dataset, string Method, string Strategy, IReadOnlyList<ShardFile> Shards, IReadOnlyList<ShardFile> Importance, IReadOnlyList<ShardReport> Reports)
 {
     public SparsityReport Sparsity()
     {

@@ -1,10 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Copal.Cluster;
+namespace Copal;
 
 /// <summary>JSON for settings and reports that cross process boundaries (enums by name, so logs read well).</summary>
-public static class WireJson
+public static class CopalJson
 {
     private static readonly JsonSerializerOptions Options = new() { Converters = { new JsonStringEnumConverter() } };
 

@@ -1,4 +1,4 @@
-namespace Copal.Pipeline;
+namespace Copal.Stages;
 
 /// <summary>How a stage's calibration flows through a shard.</summary>
 public enum StageSchedule

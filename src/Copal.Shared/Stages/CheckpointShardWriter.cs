@@ -1,7 +1,7 @@
 using Copal.Model;
 using Copal.Nn;
 
-namespace Copal.Pruning;
+namespace Copal.Stages;
 
 /// <summary>A file of a stage checkpoint, with what it holds and its digest.</summary>
 public sealed record ShardFile(string FileName, string Sha256, long Bytes, IReadOnlyList<string> Tensors);

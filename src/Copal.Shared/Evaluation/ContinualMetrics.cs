@@ -1,4 +1,4 @@
-namespace Copal.Pruning;
+namespace Copal.Evaluation;
 
 /// <summary>Backward transfer and average perplexity of a perplexity matrix P[stage][dataset].</summary>
 public static class ContinualMetrics

@@ -1,6 +1,6 @@
 using Copal.Pruning;
 
-namespace Copal.Pipeline;
+namespace Copal.Stages;
 
 /// <summary>A contiguous range of decoder layers [First, Last], the unit a node owns.</summary>
 public sealed record LayerRange(int First, int Last)

@@ -1,7 +1,7 @@
 using Copal.Model;
 using static TorchSharp.torch;
 
-namespace Copal.Nn;
+namespace Copal.Model;
 
 /// <summary>The tensors of one decoder layer, in the compute dtype. Owns and disposes them.</summary>
 public sealed class DecoderLayerWeights : IDisposable

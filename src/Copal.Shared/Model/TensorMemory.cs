@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Copal.Nn;
+namespace Copal.Model;
 
 /// <summary>Where a CPU tensor's elements live, for native kernels, and how the kernel backs them.</summary>
 public static unsafe partial class TensorMemory

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Copal.Nn;
+namespace Copal.Model;
 
 /// <summary>The parts of the model around the decoder layers: never pruned.</summary>
 public sealed class ModelHead : IDisposable

@@ -9,8 +9,10 @@ using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
 using static TorchSharp.torch;
+using Copal.Stages;
+using Copal.Pruning;
 
-namespace Copal.Pruning;
+namespace Copal.Runs;
 
 public sealed record StageResult(
     int Stage,
@@ -37,7 +39,7 @@ public sealed record PruneRunResult(IReadOnlyList<PerplexityResult> Dense, IRead
 /// <param name="pipelineFactory">Makes the pipeline on first use (after preflight checks); null: in this process.</param>
 public sealed class ContinualPruner(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, PruningSettings settings, ComputeOptions compute, Func<IPruningPipeline>? pipelineFactory = null) : IDisposable
 {
-    private readonly IImportanceMetric metric = Metrics.Metrics.For(settings);
+    private readonly IImportanceMetric metric = Metrics.For(settings);
     private readonly Dictionary<(string, Split), int[]> tokens = new();
     private IPruningPipeline? pipelineInstance;
 
