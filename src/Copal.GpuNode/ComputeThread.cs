@@ -4,9 +4,9 @@ namespace Copal.GpuNode;
 
 /// <summary>
 /// Runs an async loop on one dedicated thread: every continuation of the loop comes back to that
-/// thread, so the tensor work of a shard never hops between thread-pool threads. Hopping made
-/// each frame allocate from another glibc arena and another thread's kernel buffers: a node
-/// measured 14k page faults/s against 5k in one process for the same work, and 30% more CPU.
+/// thread, so the tensor work of a shard never hops between thread-pool threads. Hopping makes
+/// each frame allocate from another glibc arena and another thread's kernel buffers, which costs
+/// page faults and CPU (docs/performance.md).
 /// </summary>
 internal sealed class ComputeThread : SynchronizationContext
 {

@@ -178,16 +178,20 @@ public sealed class ShardWorker : IAsyncDisposable
     private async Task EndCalibrationAsync(ActivationFrame frame)
     {
         // The wave schedule produces all its outputs only now; pass them on in micro-batches.
-        using (var outputs = threads.Run(occupancy.AloneEnding(schedule), engine.EndCalibration))
+        var outputs = threads.Run(occupancy.AloneEnding(schedule), engine.EndCalibration);
+        try
         {
-            if (outputs is not null && next is not null && outputs.numel() > 0)
+            for (var i = 0; i < outputs.Count && next is not null; i++)
             {
-                foreach (var (start, count) in Nn.LayerwiseRunner.Batches(outputs.shape[0], compute.BatchSize))
-                {
-                    using var batch = outputs.narrow(0, start, count).contiguous();
-                    using var outFrame = new ActivationFrame(frame.RunEpoch, frame.Stage, FrameKind.Calibration, start / compute.BatchSize, start, frame.Tag, batch.alias());
-                    await SendOnAsync(outFrame);
-                }
+                using var outFrame = new ActivationFrame(frame.RunEpoch, frame.Stage, FrameKind.Calibration, i, outputs[i].FirstSample, frame.Tag, outputs[i].Hidden.alias());
+                await SendOnAsync(outFrame);
+            }
+        }
+        finally
+        {
+            foreach (var output in outputs)
+            {
+                output.Dispose();
             }
         }
 

@@ -16,9 +16,11 @@ public static class PhaseClock
     public const string Evaluate = "evaluate";
 
     /// <summary>Every phase, in the order reports list them.</summary>
-    public static IReadOnlyList<string> Phases { get; } = [Forward, Importance, Mask, Evaluate];
+    public static IReadOnlyList<string> Phases => Names;
 
-    private static readonly long[] Ticks = new long[4];
+    private static readonly string[] Names = [Forward, Importance, Mask, Evaluate];
+
+    private static readonly long[] Ticks = new long[Names.Length];
 
     [ThreadStatic]
     private static Running? current;
@@ -28,7 +30,7 @@ public static class PhaseClock
 
     private static int IndexOf(string phase)
     {
-        var index = ((List<string>)Phases).IndexOf(phase);
+        var index = Array.IndexOf(Names, phase);
         return index >= 0 ? index : throw new ArgumentException($"unknown phase '{phase}'", nameof(phase));
     }
 

@@ -58,7 +58,8 @@ public class ClusterEquivalenceTests
             using var file = SafetensorsFile.Open(path);
             foreach (var entry in file.Tensors)
             {
-                digests[entry.Name] = Convert.ToHexString(SHA256.HashData(file.Bytes(entry)));
+                using var stored = file.Read(entry.Name);
+                digests[entry.Name] = Convert.ToHexString(SHA256.HashData(stored.bytes));
             }
         }
 

@@ -4,6 +4,7 @@ using Copal.Model;
 using Copal.Pruning;
 using Copal.Tokenization;
 using Copal.Runs;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Tests;
 
@@ -14,16 +15,10 @@ public static class PruneRunner
 
     public static PruningSettings SettingsOf(JsonElement run)
     {
-        var method = run.GetProperty("metric").GetString() switch
-        {
-            "copal" => PruningMethod.Copal,
-            "wanda" => PruningMethod.Wanda,
-            "magnitude" => PruningMethod.Magnitude,
-            _ => PruningMethod.SparseGpt,
-        };
+        var method = Metrics.Parse(run.GetProperty("metric").GetString()!);
         var strategy = Enum.Parse<Strategy>(run.GetProperty("strategy").GetString()!, ignoreCase: true);
         var propagation = Enum.Parse<Propagation>(run.GetProperty("propagate").GetString()!, ignoreCase: true);
-        var group = run.TryGetProperty("group", out var g) ? Enum.Parse<MaskGroup>(g.GetString()!, ignoreCase: true) : PruningSettings.DefaultGroup(method);
+        var group = run.TryGetProperty("group", out var g) ? Enum.Parse<MaskGroup>(g.GetString()!, ignoreCase: true) : Metrics.Describe(method).DefaultGroup;
         var pattern = run.TryGetProperty("nm", out var nm) ? NmPattern.Parse(nm.GetString()!) : null;
         var sparsity = pattern is null ? run.GetProperty("sparsity").GetDouble() : (double)pattern.N / pattern.M;
         return new PruningSettings

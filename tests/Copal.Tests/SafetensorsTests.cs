@@ -50,7 +50,8 @@ public sealed class SafetensorsTests
 
             // The bytes are those of the format, not merely a round trip: 1.5 is 3FC00000 in F32,
             // 3E00 in F16 and the top half of the F32 pattern, 3FC0, in BF16.
-            var first = file.Bytes(file.Entry("model.embed_tokens.weight"));
+            using var embedding = file.Read("model.embed_tokens.weight");
+            var first = embedding.bytes;
             var bits = dtype == StorageType.F32 ? BinaryPrimitives.ReadUInt32LittleEndian(first) : BinaryPrimitives.ReadUInt16LittleEndian(first);
             Assert.Equal(dtype switch { StorageType.F32 => 0x3FC00000u, StorageType.F16 => 0x3E00u, _ => 0x3FC0u }, bits);
         }

@@ -7,6 +7,7 @@ using Copal.Pruning;
 using Copal.Tokenization;
 using Serilog;
 using Copal.Runs;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -50,7 +51,7 @@ public static class BenchCommand
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
             var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.PruneDatasets);
-            var methodList = CommonOptions.ParseList(result.GetValue(methods), DefaultMethods, "--methods").Select(PruneOptions.ParseMethod).ToList();
+            var methodList = CommonOptions.ParseList(result.GetValue(methods), DefaultMethods, "--methods").Select(Metrics.Parse).ToList();
             var strategyList = CommonOptions.ParseList(result.GetValue(strategies), DefaultStrategies, "--strategies").Select(PruneOptions.ParseStrategy).ToList();
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
@@ -104,7 +105,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
 {
     private const string RunsTask = "bench runs";
 
-    public static string CombinationName(PruningSettings s) => $"{PruneReport.MethodName(s.Method)}-{s.Strategy.ToString().ToLowerInvariant()}";
+    public static string CombinationName(PruningSettings s) => $"{Metrics.NameOf(s.Method)}-{s.Strategy.ToString().ToLowerInvariant()}";
 
     public static string OrderName(IReadOnlyList<string> order) => string.Join('-', order);
 

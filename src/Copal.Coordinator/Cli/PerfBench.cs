@@ -271,7 +271,7 @@ public sealed class PerfBench(PerfSettings settings)
         Method = method,
         Strategy = strategy,
         Propagation = Propagation.Dense,
-        Mask = new MaskPolicy(0.5, PruningSettings.DefaultGroup(method), null),
+        Mask = new MaskPolicy(0.5, Metrics.Describe(method).DefaultGroup, null),
         Samples = settings.Samples,
         SeqLen = settings.SeqLen,
         ImportancePrecision = PruningSettings.PrecisionFor(method, settings.ImportancePrecision),
@@ -302,11 +302,7 @@ public sealed class PerfBench(PerfSettings settings)
             var phasesBefore = PhaseClock.Phases.Select(PhaseClock.Seconds).ToList();
             var clock = Stopwatch.StartNew();
             pipeline.BeginStage(new StageAssignment(1, 1, Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));
-            foreach (var (start, count) in LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
-            {
-                using var batch = samples.narrow(0, start, count);
-                pipeline.Calibrate(start, model.Embed(batch, compute.DType));
-            }
+            CalibrationFeed.Run(pipeline, model, samples, compute, "calibrate", progress: null);
 
             pipeline.FinishStage(null);
             var seconds = clock.Elapsed.TotalSeconds;
@@ -462,7 +458,7 @@ public sealed class PerfBench(PerfSettings settings)
         var details = new JsonObject
         {
             ["shape"] = shape.ToString(),
-            ["method"] = PruneReport.MethodName(method),
+            ["method"] = Metrics.NameOf(method),
             ["samples"] = settings.Samples7B,
             ["seqlen"] = settings.SeqLen7B,
             ["dtype"] = PerfCommand.DTypeName(settings.Compute.DType),
@@ -488,7 +484,7 @@ public sealed class PerfBench(PerfSettings settings)
             var peak = 0L;
             ChildCopal.Run(
                 [
-                    "prune", "--model", modelDir, "--datasets", Dataset, "--method", PruneReport.MethodName(method),
+                    "prune", "--model", modelDir, "--datasets", Dataset, "--method", Metrics.NameOf(method),
                     "--samples", settings.Samples7B.ToString(CultureInfo.InvariantCulture), "--seqlen", settings.SeqLen7B.ToString(CultureInfo.InvariantCulture),
                     "--eval-windows", "1", "--batch-size", settings.Compute.BatchSize.ToString(CultureInfo.InvariantCulture),
                     "--threads", settings.Threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(settings.Compute.DType),

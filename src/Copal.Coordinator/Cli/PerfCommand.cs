@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using TorchSharp;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -51,7 +52,7 @@ public static class PerfCommand
                 ClusterNodes = result.GetValue(skipCluster) ? 0 : result.GetValue(nodes),
                 ClusterSamples = result.GetValue(clusterSamples),
                 Run7B = !result.GetValue(skip7b),
-                Method7B = PruneOptions.ParseMethod(result.GetValue(bigMethod)!),
+                Method7B = Metrics.Parse(result.GetValue(bigMethod)!),
                 WorkRoot = result.GetValue(work) ?? Path.GetTempPath(),
             };
             settings.Validate();

@@ -5,6 +5,7 @@ using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
 using Spectre.Console;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -45,7 +46,7 @@ public static class PlanCommand
                 throw new CopalInputException($"--tflops must be positive, got {rate}");
             }
 
-            var pruningMethod = PruneOptions.ParseMethod(result.GetValue(method)!);
+            var pruningMethod = Metrics.Parse(result.GetValue(method)!);
             var request = new PlanRequest
             {
                 Config = config,
@@ -106,7 +107,7 @@ public static class PlanCommand
 
     private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
     {
-        null => PruningSettings.DefaultPropagation(method),
+        null => Metrics.Describe(method).DefaultPropagation,
         "dense" => Propagation.Dense,
         "pruned" => Propagation.Pruned,
         _ => throw new CopalInputException($"--propagate must be dense or pruned, got '{text}'"),
@@ -134,7 +135,7 @@ public static class PlanCommand
     {
         var r = plan.Request;
         AnsiConsole.MarkupLine(Markup.Escape(
-            $"{r.ModelName} ({r.Config.NumHiddenLayers} layers, {r.WeightDType.Name()} weights), {MethodName(r.Method)} with {r.Propagation.ToString().ToLowerInvariant()} propagation, "
+            $"{r.ModelName} ({r.Config.NumHiddenLayers} layers, {r.WeightDType.Name()} weights), {Metrics.NameOf(r.Method)} with {r.Propagation.ToString().ToLowerInvariant()} propagation, "
             + $"{r.Samples} samples x L={r.SeqLen}, micro-batch {r.MicroBatch}, {r.InFlight} in flight, {r.ActivationBytes}-byte activations"));
         // One unit for the whole table keeps the cells narrow: that of the largest node total.
         var largest = plan.Shards.Max(s => s.TotalBytes);
@@ -193,7 +194,7 @@ public static class PlanCommand
             ["model"] = r.ModelName,
             ["layers"] = r.Config.NumHiddenLayers,
             ["weight_dtype"] = r.WeightDType.Name(),
-            ["method"] = MethodName(r.Method),
+            ["method"] = Metrics.NameOf(r.Method),
             ["propagation"] = r.Propagation.ToString().ToLowerInvariant(),
             ["samples"] = r.Samples,
             ["seqlen"] = r.SeqLen,
@@ -209,8 +210,6 @@ public static class PlanCommand
             ["estimate_note"] = plan.EstimateNote,
         };
     }
-
-    private static string MethodName(PruningMethod method) => method.ToString().ToLowerInvariant();
 
     private static string Percent(long part, long whole) => (100.0 * part / whole).ToString("F1", CultureInfo.InvariantCulture) + "%";
 

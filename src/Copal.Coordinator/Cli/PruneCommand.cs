@@ -8,6 +8,7 @@ using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
 using Copal.Stages;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -46,8 +47,8 @@ public static class PruneCommand
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
             var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.PruneDatasets);
-            var m = PruneOptions.ParseMethod(result.GetValue(method)!);
-            var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : m == PruningMethod.Copal ? Strategy.Copal : Strategy.Reset;
+            var m = Metrics.Parse(result.GetValue(method)!);
+            var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : Metrics.Describe(m).DefaultStrategy;
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));

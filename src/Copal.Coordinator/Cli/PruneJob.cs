@@ -9,6 +9,7 @@ using Copal.Pruning;
 using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -101,7 +102,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         AtomicFile.WriteAllText(Path.ChangeExtension(reportPath, ".md"), markdown);
         Plots.Heatmap(
             Path.ChangeExtension(reportPath, ".perplexity.png"),
-            $"Perplexity: {PruneReport.MethodName(settings.Method)} / {settings.Strategy.ToString().ToLowerInvariant()}",
+            $"Perplexity: {Metrics.NameOf(settings.Method)} / {settings.Strategy.ToString().ToLowerInvariant()}",
             run.Stages.Select(st => $"after {st.Dataset}").ToList(),
             datasets,
             run.Matrix);

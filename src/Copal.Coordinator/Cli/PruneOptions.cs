@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Copal.Pruning;
 using Copal.Data;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 
@@ -28,15 +29,6 @@ public sealed class PruneOptions
     public Option<string> ImportancePrecision { get; } = CommonOptions.ImportancePrecision();
 
     public IEnumerable<Option> All => [Sparsity, Pattern, Group, Samples, Propagate, Sampling, Seed, Perturbation, Epsilon, ImportancePrecision];
-
-    public static PruningMethod ParseMethod(string text) => text switch
-    {
-        "copal" => PruningMethod.Copal,
-        "wanda" => PruningMethod.Wanda,
-        "magnitude" => PruningMethod.Magnitude,
-        "sparsegpt" => PruningMethod.SparseGpt,
-        _ => throw new CopalInputException($"unknown method '{text}' (copal, wanda, magnitude, sparsegpt)"),
-    };
 
     public static Strategy ParseStrategy(string text) => text switch
     {
@@ -89,7 +81,7 @@ public sealed class PruneOptions
 
     private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
     {
-        null => PruningSettings.DefaultPropagation(method),
+        null => Metrics.Describe(method).DefaultPropagation,
         "dense" => Propagation.Dense,
         "pruned" => Propagation.Pruned,
         _ => throw new CopalInputException($"--propagate must be dense or pruned, got '{text}'"),
@@ -97,14 +89,15 @@ public sealed class PruneOptions
 
     private static MaskGroup ParseGroup(string? text, PruningMethod method)
     {
-        if (method == PruningMethod.SparseGpt && text != null)
+        var metric = Metrics.Describe(method);
+        if (metric.DefaultGroup == MaskGroup.ObsBlock && text != null)
         {
-            throw new CopalInputException("--group does not apply to sparsegpt, which chooses per block of 128 columns by OBS error");
+            throw new CopalInputException($"--group does not apply to {metric.Name}, which chooses per block of 128 columns by OBS error");
         }
 
         return text switch
         {
-            null => PruningSettings.DefaultGroup(method),
+            null => metric.DefaultGroup,
             "row" => MaskGroup.Row,
             "matrix" => MaskGroup.Matrix,
             _ => throw new CopalInputException($"--group must be row or matrix, got '{text}'"),

@@ -158,17 +158,14 @@ public sealed class ClusterPipeline : IPruningPipeline
 
     public PerplexityResult Evaluate(string? checkpoint, string dataset, int[] tokens, int seqLen, int? maxWindows, IProgress<WorkProgress>? progress)
     {
-        using var scope = NewDisposeScope();
-        var windows = Perplexity.Windows(tokens, seqLen, maxWindows);
+        using var batches = new EvaluationBatches(dataset, tokens, seqLen, maxWindows, compute.BatchSize);
         Send(Command(new PipelineCommand(PipelineCommand.BeginEvaluation, Checkpoint: checkpoint is null ? null : Path.GetFullPath(checkpoint))));
-        var batches = LayerwiseRunner.Batches(windows.shape[0], compute.BatchSize).ToList();
-        var nll = new double[batches.Count];
         var received = 0;
         var task = $"eval {dataset}";
         void Receive()
         {
             var done = Await<EvaluationDone>("an evaluation micro-batch to leave the pipeline", m => m.Epoch == epoch);
-            nll[done.Sequence] = done.NllSum;
+            batches.Add((int)done.Sequence, done.NllSum);
             progress?.Report(new WorkProgress(task, ++received, batches.Count));
         }
 
@@ -179,10 +176,11 @@ public sealed class ClusterPipeline : IPruningPipeline
                 Receive();
             }
 
+            using var scope = NewDisposeScope();
             var (start, count) = batches[i];
-            using var batch = windows.narrow(0, start, count).contiguous();
-            using var hidden = head.Embed(batch);
-            Send(new ActivationFrame(epoch, 0, FrameKind.Evaluation, i, start, dataset, hidden.alias(), batch.alias()));
+            var windows = batches.Windows.narrow(0, start, count).contiguous();
+            var hidden = head.Embed(windows);
+            Send(new ActivationFrame(epoch, 0, FrameKind.Evaluation, i, start, dataset, hidden.alias(), windows.alias()));
         }
 
         while (received < batches.Count)
@@ -191,11 +189,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         }
 
         Send(Command(new PipelineCommand(PipelineCommand.EndEvaluation)));
-
-        // Summed in micro-batch order, as the in-process evaluation sums them.
-        var sum = nll.Aggregate(0.0, (a, b) => a + b);
-        var predicted = windows.shape[0] * (seqLen - 1);
-        return new PerplexityResult(dataset, Math.Exp(sum / predicted), tokens.Length, (int)windows.shape[0], sum);
+        return batches.Result();
     }
 
     private ActivationFrame Command(PipelineCommand command) =>

@@ -47,8 +47,6 @@ public sealed class LocalNodes : IDisposable
         }
     }
 
-    public IReadOnlyList<Process> Processes => processes;
-
     /// <summary>The environment a local node starts with: this process's, its pid (see ParentWatch) and the malloc settings.</summary>
     public static ProcessStartInfo WithNodeEnvironment(ProcessStartInfo start)
     {

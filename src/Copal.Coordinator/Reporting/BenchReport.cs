@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Copal.Coordinator.Cli;
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Reporting;
 
@@ -17,13 +18,13 @@ public static class BenchReport
             ["model"] = model,
             ["settings"] = Settings(s, compute, threads),
             ["datasets"] = Strings(bench.Datasets),
-            ["methods"] = Strings(bench.Combinations.Select(c => PruneReport.MethodName(c.Settings.Method)).Distinct()),
+            ["methods"] = Strings(bench.Combinations.Select(c => Metrics.NameOf(c.Settings.Method)).Distinct()),
             ["strategies"] = Strings(bench.Combinations.Select(c => StrategyName(c.Settings)).Distinct()),
             ["orders"] = bench.Combinations[0].Runs.Count,
             ["dense_perplexity"] = ReportWriter.ByDataset(bench.Dense, r => r.Perplexity),
             ["combinations"] = new JsonArray(bench.Combinations.Select(c => (JsonNode?)new JsonObject
             {
-                ["method"] = PruneReport.MethodName(c.Settings.Method),
+                ["method"] = Metrics.NameOf(c.Settings.Method),
                 ["strategy"] = StrategyName(c.Settings),
                 ["group"] = PruneReport.GroupName(c.Settings.Mask),
                 ["propagate"] = c.Settings.Propagation.ToString().ToLowerInvariant(),
@@ -57,7 +58,7 @@ public static class BenchReport
         foreach (var c in bench.Combinations)
         {
             var cells = new[] { c.AveragePerplexity, c.BwtMean, c.BwtMax }.SelectMany(a => new[] { F(a.Mean), F(a.Worst) });
-            md.AppendLine($"| {PruneReport.MethodName(c.Settings.Method)} | {StrategyName(c.Settings)} | " + string.Join(" | ", cells) + " |");
+            md.AppendLine($"| {Metrics.NameOf(c.Settings.Method)} | {StrategyName(c.Settings)} | " + string.Join(" | ", cells) + " |");
         }
 
         return md.ToString();
@@ -86,7 +87,7 @@ public static class BenchReport
         foreach (var c in bench.Combinations)
         {
             md.AppendLine();
-            md.AppendLine($"## {PruneReport.MethodName(c.Settings.Method)} / {StrategyName(c.Settings)}");
+            md.AppendLine($"## {Metrics.NameOf(c.Settings.Method)} / {StrategyName(c.Settings)}");
             md.AppendLine();
             md.AppendLine($"Group {PruneReport.GroupName(c.Settings.Mask)}, propagation {c.Settings.Propagation.ToString().ToLowerInvariant()}.");
             md.AppendLine();
@@ -114,10 +115,10 @@ public static class BenchReport
         foreach (var method in methods)
         {
             var rows = bench.Combinations.Where(c => c.Settings.Method == method).ToList();
-            var path = Path.ChangeExtension(reportPath, $".bwt-{PruneReport.MethodName(method)}.png");
+            var path = Path.ChangeExtension(reportPath, $".bwt-{Metrics.NameOf(method)}.png");
             Plots.GroupedBars(
                 path,
-                $"Backward transfer: {PruneReport.MethodName(method)} ({orders} orders)",
+                $"Backward transfer: {Metrics.NameOf(method)} ({orders} orders)",
                 rows.Select(c => StrategyName(c.Settings)).ToList(),
                 ["BWT mean: mean", "BWT mean: worst", "BWT max: mean", "BWT max: worst"],
                 rows.Select(c => new[] { c.BwtMean.Mean, c.BwtMean.Worst, c.BwtMax.Mean, c.BwtMax.Worst }).ToArray(),
@@ -129,7 +130,7 @@ public static class BenchReport
         Plots.GroupedBars(
             ppl,
             $"Average perplexity after the last stage (mean over {orders} orders)",
-            methods.Select(PruneReport.MethodName).ToList(),
+            methods.Select(Metrics.NameOf).ToList(),
             strategies.Select(s => s.ToString().ToLowerInvariant()).ToList(),
             methods.Select(m => strategies.Select(s => bench.Combinations.Single(c => c.Settings.Method == m && c.Settings.Strategy == s).AveragePerplexity.Mean).ToArray()).ToArray(),
             "average perplexity");

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Copal.Pruning;
 using Copal.Evaluation;
 using Copal.Runs;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Reporting;
 
@@ -16,7 +17,7 @@ public static class PruneReport
         var report = new JsonObject
         {
             ["model"] = model,
-            ["method"] = MethodName(s.Method),
+            ["method"] = Metrics.NameOf(s.Method),
             ["strategy"] = s.Strategy.ToString().ToLowerInvariant(),
             ["group"] = GroupName(s.Mask),
             ["propagate"] = s.Propagation.ToString().ToLowerInvariant(),
@@ -55,7 +56,7 @@ public static class PruneReport
         target["perturbation"] = s.Perturbation.Model.ToString().ToLowerInvariant();
         target["epsilon"] = s.Perturbation.Model == PerturbationModel.Gaussian ? s.Perturbation.Epsilon : null;
         target["eval_windows"] = s.EvalWindows;
-        target["importance_precision"] = PruningSettings.HasImportanceGemm(s.Method) ? PrecisionName(s.ImportancePrecision) : null;
+        target["importance_precision"] = Metrics.Describe(s.Method).HasImportanceGemm ? PrecisionName(s.ImportancePrecision) : null;
         target["dtype"] = compute.DType.ToString();
         target["batch_size"] = compute.BatchSize;
     }
@@ -82,8 +83,6 @@ public static class PruneReport
             }).ToArray()),
         };
     }
-
-    public static string MethodName(PruningMethod m) => m == PruningMethod.SparseGpt ? "sparsegpt" : m.ToString().ToLowerInvariant();
 
     public static string PrecisionName(ImportancePrecision precision) => precision.ToString().ToLowerInvariant();
 

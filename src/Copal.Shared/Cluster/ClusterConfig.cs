@@ -54,8 +54,7 @@ public static class ClusterConfig
               loglevel = WARNING
               stdout-loglevel = OFF
               actor.provider = cluster
-              # Akka's timers are seconds apart here; the default 10 ms tick woke every process 100 times a
-              # second, about 4% of a core per node on a 2-core machine.
+              # Akka's timers are seconds apart here; the default 10 ms tick wakes every process 100 times a second.
               scheduler.tick-duration = 100ms
               remote.dot-netty.tcp {
                 hostname = {{Quote(endpoint.Host)}}

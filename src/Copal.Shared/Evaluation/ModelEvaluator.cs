@@ -39,12 +39,11 @@ public sealed class ModelEvaluator
         return tokens;
     }
 
-    /// <summary>Evaluates with the layers of <paramref name="layers"/> (the model's own when null).</summary>
-    public IReadOnlyList<PerplexityResult> Evaluate(IEnumerable<string> datasets, CheckpointReader? layers = null, IProgress<WorkProgress>? progress = null)
+    /// <summary>Evaluates the model's own (dense) layers.</summary>
+    public IReadOnlyList<PerplexityResult> Evaluate(IEnumerable<string> datasets, IProgress<WorkProgress>? progress = null)
     {
-        var source = layers ?? model.Weights;
-        return datasets.Select(d => Perplexity.Evaluate(
-            d, TestTokens(d), SeqLen, EvalWindows, model, l => DecoderLayerWeights.Load(source, l, Compute.DType), Compute, progress)).ToList();
+        using var layers = LayerSource.Open(model, checkpoint: null);
+        return datasets.Select(d => Perplexity.Evaluate(d, TestTokens(d), SeqLen, EvalWindows, model, layers, Compute, progress)).ToList();
     }
 
     /// <summary>Logits [T, V] (float32) of one token sequence through the model's own layers.</summary>

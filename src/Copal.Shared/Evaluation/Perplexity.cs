@@ -36,23 +36,10 @@ public static class Perplexity
         return tensor(ids, [count, seqLen]);
     }
 
-    /// <summary>Evaluates token windows through the given layers (dense or pruned).</summary>
-    public static PerplexityResult Evaluate(
-        string dataset,
-        int[] tokens,
-        int seqLen,
-        int? maxWindows,
-        LlamaConfig config,
-        ModelHead head,
-        Func<int, DecoderLayerWeights> layers,
-        ComputeOptions compute,
-        IProgress<WorkProgress>? progress = null) =>
-        Evaluate(dataset, tokens, seqLen, maxWindows, config, head.Embed, () => head, ownsHead: false, layers, compute, progress);
-
     /// <summary>
-    /// Evaluates token windows through a model's layers, holding at most one decoder layer, or the
-    /// final norm and lm_head, at a time: embedding rows are read as needed and the head is loaded
-    /// only once the last layer is done.
+    /// Evaluates token windows through a model's layers (dense or a checkpoint's), holding at most
+    /// one decoder layer, or the final norm and lm_head, at a time: embedding rows are read as
+    /// needed and the head is loaded only once the last layer is done.
     /// </summary>
     public static PerplexityResult Evaluate(
         string dataset,
@@ -60,74 +47,41 @@ public static class Perplexity
         int seqLen,
         int? maxWindows,
         LlamaModel model,
-        Func<int, DecoderLayerWeights> layers,
+        LayerSource layers,
         ComputeOptions compute,
-        IProgress<WorkProgress>? progress = null) =>
-        Evaluate(dataset, tokens, seqLen, maxWindows, model.Config, ids => model.Embed(ids, compute.DType), () => model.LoadHead(compute.DType, withEmbedding: false), ownsHead: true, layers, compute, progress);
-
-    private static PerplexityResult Evaluate(
-        string dataset,
-        int[] tokens,
-        int seqLen,
-        int? maxWindows,
-        LlamaConfig config,
-        Func<Tensor, Tensor> embed,
-        Func<ModelHead> head,
-        bool ownsHead,
-        Func<int, DecoderLayerWeights> layers,
-        ComputeOptions compute,
-        IProgress<WorkProgress>? progress)
+        IProgress<WorkProgress>? progress = null)
     {
+        using var batches = new EvaluationBatches(dataset, tokens, seqLen, maxWindows, compute.BatchSize);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var windows = Windows(tokens, seqLen, maxWindows);
+        var config = model.Config;
+        var windows = batches.Windows;
         using var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, seqLen, compute.DType);
-        var hidden = embed(windows);
         var task = $"eval {dataset}";
         var total = config.NumHiddenLayers + 1;
-        hidden = LayerwiseRunner.RunLayers(hidden, Enumerable.Range(0, config.NumHiddenLayers), layers, config, rope, compute, l => progress?.Report(new WorkProgress(task, l + 1, total)));
-        var lmHead = head();
-        double nll;
-        try
+        var hidden = LayerwiseRunner.RunLayers(model.Embed(windows, compute.DType), Enumerable.Range(0, config.NumHiddenLayers), l => layers.Load(l, compute.DType), config, rope, compute, l => progress?.Report(new WorkProgress(task, l + 1, total)));
+        using (var head = model.LoadHead(compute.DType, withEmbedding: false))
         {
-            nll = NllSum(hidden, windows, lmHead, config, compute);
-        }
-        finally
-        {
-            if (ownsHead)
+            for (var i = 0; i < batches.Count; i++)
             {
-                lmHead.Dispose();
+                var (start, count) = batches[i];
+                batches.Add(i, BatchNllSum(hidden.narrow(0, start, count), windows.narrow(0, start, count), head, config));
             }
         }
 
         progress?.Report(new WorkProgress(task, total, total));
-        var predicted = windows.shape[0] * (seqLen - 1);
-        return new PerplexityResult(dataset, Math.Exp(nll / predicted), tokens.Length, (int)windows.shape[0], nll);
+        return batches.Result();
     }
 
     /// <summary>Logits of at most this many entries are alive at once (16M floats: 64 MB).</summary>
     private const long LogitChunk = 1L << 24;
 
     /// <summary>
-    /// Sum of next-token NLL of every window: per micro-batch of windows (float32 within it,
-    /// summed in double across micro-batches, as the cluster sums the micro-batches it gets back).
+    /// Sum of next-token NLL of one micro-batch of windows (float32 within it). When its logits
+    /// would be large (big vocabularies, long windows) they are computed a few positions at a
+    /// time, so memory stays bounded.
     /// </summary>
-    public static double NllSum(Tensor hidden, Tensor windows, ModelHead head, LlamaConfig config, ComputeOptions compute)
-    {
-        double sum = 0;
-        foreach (var (start, count) in LayerwiseRunner.Batches(windows.shape[0], compute.BatchSize))
-        {
-            sum += BatchNllSum(hidden.narrow(0, start, count), windows.narrow(0, start, count), head, config);
-        }
-
-        return sum;
-    }
-
-    /// <summary>
-    /// One micro-batch. When its logits would be large (big vocabularies, long windows) they are
-    /// computed a few positions at a time, so memory stays bounded.
-    /// </summary>
-    private static double BatchNllSum(Tensor hidden, Tensor windows, ModelHead head, LlamaConfig config)
+    public static double BatchNllSum(Tensor hidden, Tensor windows, ModelHead head, LlamaConfig config)
     {
         var (count, length) = (windows.shape[0], windows.shape[1]);
         var vocab = head.LmHead.shape[0];

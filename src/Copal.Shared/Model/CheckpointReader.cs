@@ -5,7 +5,7 @@ namespace Copal.Model;
 
 /// <summary>
 /// The tensors of a Hugging Face checkpoint directory: one `model.safetensors`, or the shards
-/// named by `model.safetensors.index.json`. Each shard is memory-mapped once.
+/// named by `model.safetensors.index.json`. Each shard is opened once and read with positioned reads.
 /// </summary>
 public sealed class CheckpointReader : IDisposable
 {

@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace Copal.Model;
 
 /// <summary>
-/// A Hugging Face LLaMA checkpoint directory, opened and checked: config, memory-mapped
-/// weights and tokenizer. Weights are read on request, one layer at a time.
+/// A Hugging Face LLaMA checkpoint directory, opened and checked: config, weights (read
+/// with positioned reads) and tokenizer. Weights are read on request, one layer at a time.
 /// </summary>
 public sealed class LlamaModel : IDisposable
 {

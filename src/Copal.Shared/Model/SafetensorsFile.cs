@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -10,26 +9,20 @@ namespace Copal.Model;
 /// A safetensors file opened for reading. Tensors are read one at a time on request, with
 /// positioned reads into the tensor's own memory, so a checkpoint far larger than RAM can be
 /// read layer by layer and nothing of the file stays resident in this process (the page cache
-/// is the kernel's, not the process's). <see cref="Bytes"/> maps the file on first use.
+/// is the kernel's, not the process's).
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed class SafetensorsFile : IDisposable
 {
     private const int CopyChunk = 4 << 20;
 
     private readonly SafeFileHandle handle;
     private readonly Dictionary<string, TensorEntry> byName;
-    private readonly long length;
-    private readonly Lock mapLock = new();
-    private MemoryMappedFile? map;
-    private MemoryMappedViewAccessor? view;
-    private byte* basePointer;
 
-    private SafetensorsFile(string path, SafetensorsHeader header, SafeFileHandle handle, long length)
+    private SafetensorsFile(string path, SafetensorsHeader header, SafeFileHandle handle)
     {
         Path = path;
         Header = header;
         this.handle = handle;
-        this.length = length;
         byName = header.Tensors.ToDictionary(t => t.Name);
     }
 
@@ -47,32 +40,18 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
 
         SafetensorsHeader header;
-        long length;
         using (var stream = File.OpenRead(path))
         {
             header = SafetensorsHeader.Read(path, stream);
-            length = stream.Length;
         }
 
-        return new SafetensorsFile(path, header, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete), length);
+        return new SafetensorsFile(path, header, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete));
     }
 
     public bool Contains(string name) => byName.ContainsKey(name);
 
     public TensorEntry Entry(string name) =>
         byName.TryGetValue(name, out var e) ? e : throw new CopalInputException($"{Path}: no tensor named '{name}'");
-
-    /// <summary>The raw stored bytes of a tensor, valid while this file is open (memory-mapped on first use).</summary>
-    public ReadOnlySpan<byte> Bytes(TensorEntry entry)
-    {
-        if (entry.ByteLength == 0)
-        {
-            return ReadOnlySpan<byte>.Empty;
-        }
-
-        CheckSize(entry, entry.ByteLength);
-        return new ReadOnlySpan<byte>(Mapped() + Header.DataStart + entry.Begin, (int)entry.ByteLength);
-    }
 
     /// <summary>Reads a tensor in its stored dtype into a new CPU tensor.</summary>
     public Tensor Read(string name)
@@ -135,23 +114,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        lock (mapLock)
-        {
-            if (view != null)
-            {
-                view.SafeMemoryMappedViewHandle.ReleasePointer();
-                view.Dispose();
-                view = null;
-            }
-
-            map?.Dispose();
-            map = null;
-        }
-
-        handle.Dispose();
-    }
+    public void Dispose() => handle.Dispose();
 
     private void ReadExactly(Span<byte> target, long offset)
     {
@@ -173,23 +136,6 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (bytes > int.MaxValue)
         {
             throw new CopalInputException($"{Path}: tensor '{entry.Name}' is over 2 GiB, which one read cannot hold");
-        }
-    }
-
-    private byte* Mapped()
-    {
-        lock (mapLock)
-        {
-            if (view == null)
-            {
-                map = MemoryMappedFile.CreateFromFile(handle, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
-                view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-                byte* p = null;
-                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-                basePointer = p + view.PointerOffset;
-            }
-
-            return basePointer;
         }
     }
 }

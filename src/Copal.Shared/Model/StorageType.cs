@@ -33,12 +33,4 @@ public static class StorageTypes
         StorageType.F16 => torch.ScalarType.Float16,
         _ => torch.ScalarType.BFloat16,
     };
-
-    public static StorageType FromScalarType(torch.ScalarType type) => type switch
-    {
-        torch.ScalarType.Float32 => StorageType.F32,
-        torch.ScalarType.Float16 => StorageType.F16,
-        torch.ScalarType.BFloat16 => StorageType.BF16,
-        _ => throw new ArgumentException($"dtype {type} cannot be stored in a checkpoint"),
-    };
 }

@@ -5,7 +5,5 @@ public sealed record TensorEntry(string Name, StorageType DType, long[] Shape, l
 {
     public long ByteLength => End - Begin;
 
-    public long NumElements => Shape.Aggregate(1L, (a, b) => a * b);
-
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }

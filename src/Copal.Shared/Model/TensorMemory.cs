@@ -32,11 +32,9 @@ public static unsafe partial class TensorMemory
     /// <summary>
     /// An uninitialised tensor for data about to be written into it whole (a checkpoint tensor being
     /// read or converted), backed by transparent huge pages where the kernel offers them. glibc
-    /// maps such blocks fresh for every load, and in 4 kB pages each first write faults: evaluating a
-    /// 7B-shaped checkpoint once took 9.8 million faults, 150 s of its 152 on a 2-core virtual
-    /// machine. Advised, a fault maps 2 MB. Only these tensors are advised: libtorch's own switch
-    /// (THP_MEM_ALLOC_ENABLE) advises every block of 2 MB or more, page-aligns them, and made the
-    /// compute-bound stage of a small model 5-10% slower.
+    /// maps such blocks fresh for every load, and in 4 kB pages each first write faults; advised, a
+    /// fault maps 2 MB. Only these tensors are advised: libtorch's own switch (THP_MEM_ALLOC_ENABLE)
+    /// advises every block of 2 MB or more and slows compute-bound stages (docs/performance.md).
     /// </summary>
     public static Tensor EmptyOnHugePages(ReadOnlySpan<long> shape, ScalarType dtype)
     {

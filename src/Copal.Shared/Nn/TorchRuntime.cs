@@ -10,9 +10,8 @@ namespace Copal.Nn;
 /// libtorch and MKL run their threads on OpenMP (libgomp), whose idle threads keep spinning after
 /// each parallel region (GOMP_SPINCOUNT, 300000 by default). Copal's own kernels (the importance
 /// GEMM, mask selection) run on .NET threads right after torch calls, and a spinning OpenMP
-/// thread then holds a core: the importance GEMM measured 20% slower, a COPAL stage 10%. Unless
-/// the user chose GOMP_SPINCOUNT or OMP_WAIT_POLICY, idle OpenMP threads go to sleep at once
-/// (the forward pays about 1%).
+/// thread then holds a core they need. Unless the user chose GOMP_SPINCOUNT or OMP_WAIT_POLICY,
+/// idle OpenMP threads go to sleep at once (docs/performance.md has what each side costs).
 /// </para>
 /// </summary>
 public static partial class TorchRuntime

@@ -8,15 +8,36 @@ using Copal.Stages;
 namespace Copal.Pipeline;
 
 /// <summary>
-/// All layers in one shard in this process, run as a wave: one layer in memory at a time, so a
-/// model far larger than RAM can be pruned on one machine.
+/// All layers in one shard in this process. Dense propagation runs the pipeline schedule, as a
+/// cluster node does, while every layer with its method state fits in half of the memory
+/// available; beyond that, and for pruned propagation, the wave holds one layer at a time, so a
+/// model far larger than RAM can be pruned on one machine. Both give the same bits.
 /// </summary>
 public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute) : IPruningPipeline
 {
     private readonly ShardEngine engine = new(model, new LayerRange(0, model.Config.NumHiddenLayers - 1), settings, compute);
     private string task = "stage";
 
-    public StageSchedule ScheduleFor(Propagation propagation) => StageSchedule.Wave;
+    public StageSchedule ScheduleFor(Propagation propagation) =>
+        propagation == Propagation.Dense && PipelineBytes() <= GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2
+            ? StageSchedule.Pipeline
+            : StageSchedule.Wave;
+
+    /// <summary>
+    /// What the pipeline schedule holds at once, per weight of every layer: the dense and the
+    /// scored weights in the compute dtype, a float32 copy of the scored one, and the method's state.
+    /// </summary>
+    private long PipelineBytes()
+    {
+        var metric = Pruning.Metrics.Metrics.For(settings);
+        var perLayer = LlamaLinear.All.Sum(linear =>
+        {
+            var shape = linear.Shape(model.Config);
+            var weights = shape[0] * shape[1] * ((2L * (compute.DType == ScalarType.Float32 ? sizeof(float) : sizeof(ushort))) + sizeof(float));
+            return checked(weights + metric.StateBytes(shape[0], shape[1]));
+        });
+        return checked(perLayer * model.Config.NumHiddenLayers);
+    }
 
     public void BeginStage(StageAssignment assignment)
     {
@@ -29,16 +50,19 @@ public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, Co
     public IReadOnlyList<ShardReport> FinishStage(IProgress<WorkProgress>? progress)
     {
         engine.LayerDone = layer => progress?.Report(new WorkProgress(task, layer + 1, model.Config.NumHiddenLayers));
-        engine.EndCalibration()?.Dispose();
+        foreach (var output in engine.EndCalibration())
+        {
+            output.Dispose();
+        }
+
         return [engine.FinishStage()];
     }
 
     /// <summary>Holds one decoder layer, or the lm_head, at a time: nothing of the model stays loaded between calls.</summary>
     public PerplexityResult Evaluate(string? checkpoint, string dataset, int[] tokens, int seqLen, int? maxWindows, IProgress<WorkProgress>? progress)
     {
-        using var reader = checkpoint is null ? null : CheckpointReader.Open(checkpoint);
-        var source = reader ?? model.Weights;
-        return Perplexity.Evaluate(dataset, tokens, seqLen, maxWindows, model, l => DecoderLayerWeights.Load(source, l, compute.DType), compute, progress);
+        using var layers = LayerSource.Open(model, checkpoint);
+        return Perplexity.Evaluate(dataset, tokens, seqLen, maxWindows, model, layers, compute, progress);
     }
 
     public void Dispose()

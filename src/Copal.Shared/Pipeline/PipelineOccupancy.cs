@@ -6,7 +6,7 @@ namespace Copal.Pipeline;
 /// shards in step: the first shard's first micro-batch (the pipeline fills), the last shard's
 /// last micro-batch and its pruning (it drains), and each shard's pass of a wave (the others
 /// wait for its outputs or are done). Nodes sharing one machine's cores take them all then:
-/// with one thread each, a core idled through these spans, 3-4 core-seconds of a 60 s stage.
+/// with one thread each, a core would idle through these spans.
 /// </summary>
 /// <param name="IsFirst">The shard is fed by the coordinator (it holds layer 0).</param>
 /// <param name="IsLast">The shard feeds no other (it holds the last layer).</param>

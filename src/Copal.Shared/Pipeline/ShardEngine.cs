@@ -6,6 +6,7 @@ using Copal.Pruning;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
 using Copal.Stages;
+using Copal.Evaluation;
 
 namespace Copal.Pipeline;
 
@@ -23,7 +24,6 @@ public sealed class ShardEngine : IDisposable
     private readonly IImportanceMetric metric;
     private readonly RotaryEmbedding rope;
     private ActiveStage? stage;
-    private CheckpointReader? evaluationWeights;
     private List<DecoderLayerWeights>? evaluationLayers;
     private ModelHead? head;
 
@@ -48,29 +48,25 @@ public sealed class ShardEngine : IDisposable
 
     public bool UsesCalibration => metric.UsesCalibration;
 
-    /// <summary>Called after each layer a wave has pruned (progress).</summary>
+    /// <summary>Called after each layer is pruned (progress).</summary>
     public Action<int>? LayerDone { get; set; }
 
     public void BeginStage(StageAssignment assignment)
     {
-        if (assignment.Schedule == StageSchedule.Pipeline && settings.Propagation == Propagation.Pruned)
-        {
-            throw new InvalidOperationException("pruned propagation needs the wave schedule");
-        }
-
         stage?.Dispose();
-        stage = new ActiveStage(this, assignment);
+        stage = null;
+        stage = new ActiveStage(new ShardContext(model, Range, settings, metric, compute, rope), assignment, LayerDone);
     }
 
-    /// <summary>One calibration micro-batch [b, L, H]; takes ownership. Returns the shard's output (pipeline) or null (wave).</summary>
+    /// <summary>One calibration micro-batch [b, L, H]; takes ownership. Returns the shard's output now (pipeline) or null (wave: held until the end).</summary>
     public Tensor? Calibrate(long firstSample, Tensor hidden)
     {
         using var phase = PhaseClock.Measure(PhaseClock.Forward);
         return Active.Calibrate(firstSample, hidden);
     }
 
-    /// <summary>No more calibration input. In the wave schedule this runs the whole stage and returns all outputs [n, L, H].</summary>
-    public Tensor? EndCalibration()
+    /// <summary>No more calibration input: the outputs a schedule held until now (a wave's whole pass runs here); the caller owns them.</summary>
+    public IReadOnlyList<MicroBatch> EndCalibration()
     {
         using var phase = PhaseClock.Measure(PhaseClock.Forward);
         return Active.EndCalibration();
@@ -90,9 +86,8 @@ public sealed class ShardEngine : IDisposable
     public void BeginEvaluation(string? checkpoint)
     {
         EndEvaluation();
-        evaluationWeights = checkpoint is null ? null : CheckpointReader.Open(checkpoint);
-        var source = evaluationWeights ?? model.Weights;
-        evaluationLayers = Range.Layers.Select(l => DecoderLayerWeights.Load(source, l, compute.DType)).ToList();
+        using var source = LayerSource.Open(model, checkpoint);
+        evaluationLayers = Range.Layers.Select(l => source.Load(l, compute.DType)).ToList();
         if (IsLast)
         {
             head ??= model.LoadHead(compute.DType, withEmbedding: false);
@@ -122,15 +117,13 @@ public sealed class ShardEngine : IDisposable
         var h = head ?? throw new InvalidOperationException("only the last shard holds the lm_head");
         using var phase = PhaseClock.Measure(PhaseClock.Evaluate);
         using var noGrad = no_grad();
-        return Evaluation.Perplexity.NllSum(hidden, windows, h, model.Config, compute);
+        return Perplexity.BatchNllSum(hidden, windows, h, model.Config);
     }
 
     public void EndEvaluation()
     {
         evaluationLayers?.ForEach(l => l.Dispose());
         evaluationLayers = null;
-        evaluationWeights?.Dispose();
-        evaluationWeights = null;
     }
 
     public void Dispose()
@@ -143,43 +136,34 @@ public sealed class ShardEngine : IDisposable
 
     private ActiveStage Active => stage ?? throw new InvalidOperationException("no stage in progress");
 
-    /// <summary>The files and in-memory state of the stage in progress.</summary>
+    /// <summary>The files, the schedule and the throughput of the stage in progress.</summary>
     private sealed class ActiveStage : IDisposable
     {
-        private readonly ShardEngine engine;
+        private readonly ShardContext shard;
         private readonly StageAssignment assignment;
         private readonly CheckpointReader? scored;
         private readonly ImportanceAccumulator accumulator;
-        private readonly CheckpointShardWriter shard;
-        private readonly SparsityReport sparsity = new();
-        private readonly List<Tensor> buffered = new();
-        private readonly List<(DecoderLayerWeights Dense, DecoderLayerWeights? Scored, LayerCalibration Calibration)> pipelineLayers = new();
+        private readonly CheckpointShardWriter writer;
+        private readonly StageIo io;
+        private readonly IStageSchedule schedule;
         private readonly Stopwatch clock = Stopwatch.StartNew();
         private long tokens;
-        private bool layersWritten;
 
-        public ActiveStage(ShardEngine engine, StageAssignment assignment)
+        public ActiveStage(ShardContext shard, StageAssignment assignment, Action<int>? layerDone)
         {
-            this.engine = engine;
+            this.shard = shard;
             this.assignment = assignment;
-            var range = engine.Range;
-            var config = engine.model.Config;
+            var range = shard.Range;
+            var model = shard.Model;
             scored = assignment.ScoredCheckpoint is null ? null : CheckpointReader.Open(assignment.ScoredCheckpoint);
             accumulator = ImportanceAccumulator.Open(
                 assignment.PreviousStage,
                 Path.Combine(assignment.BuildDirectory, range.ImportanceFile),
-                ImportanceAccumulator.Layout(config, range.Layers, engine.metric.StatisticShape),
-                new Dictionary<string, string> { ["metric"] = engine.metric.Name, ["through_stage"] = assignment.Stage.ToString() });
-            shard = new CheckpointShardWriter(assignment.BuildDirectory, range.WeightsFile, engine.model, range.Layers);
-            if (assignment.Schedule == StageSchedule.Pipeline)
-            {
-                foreach (var layer in range.Layers)
-                {
-                    var dense = engine.model.LoadLayer(layer, engine.compute.DType);
-                    var previous = scored is null ? null : DecoderLayerWeights.Load(scored, layer, engine.compute.DType);
-                    pipelineLayers.Add((dense, previous, new LayerCalibration(engine.metric, previous ?? dense, previous is null, assignment.Stage, layer)));
-                }
-            }
+                ImportanceAccumulator.Layout(model.Config, range.Layers, shard.Metric.StatisticShape),
+                new Dictionary<string, string> { ["metric"] = shard.Metric.Name, ["through_stage"] = assignment.Stage.ToString() });
+            writer = new CheckpointShardWriter(assignment.BuildDirectory, range.WeightsFile, model, range.Layers);
+            io = new StageIo(assignment.Stage, scored, accumulator, writer, new SparsityReport());
+            schedule = IStageSchedule.Create(assignment.Schedule, shard, io, layerDone);
         }
 
         public Tensor? Calibrate(long firstSample, Tensor hidden)
@@ -187,42 +171,16 @@ public sealed class ShardEngine : IDisposable
             var count = hidden.shape[0] * hidden.shape[1];
             tokens += count;
             CopalMetrics.Tokens.Inc(count);
-            if (assignment.Schedule == StageSchedule.Wave)
-            {
-                buffered.Add(hidden);
-                return null;
-            }
-
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var h = hidden;
-            foreach (var (dense, _, calibration) in pipelineLayers)
-            {
-                calibration.BatchStart = firstSample;
-                h = LlamaOps.DecoderLayer(h, dense, engine.model.Config, engine.rope, calibration);
-            }
-
-            hidden.Dispose();
-            UpdateThroughput();
-            return h.MoveToOuterDisposeScope();
-        }
-
-        public Tensor? EndCalibration()
-        {
-            if (assignment.Schedule == StageSchedule.Pipeline)
-            {
-                return null;
-            }
-
-            using var noGrad = no_grad();
-            var hidden = buffered.Count == 0 ? empty(0) : cat(buffered, 0);
-            buffered.ForEach(t => t.Dispose());
-            buffered.Clear();
-            var runner = new StageRunner(engine.model, engine.settings, engine.metric, engine.compute);
-            var output = runner.Run(new StageIo(assignment.Stage, scored, accumulator, shard, sparsity), hidden, engine.Range.Layers, engine.rope, engine.LayerDone);
-            layersWritten = true;
+            var output = schedule.Calibrate(firstSample, hidden);
             UpdateThroughput();
             return output;
+        }
+
+        public IReadOnlyList<MicroBatch> EndCalibration()
+        {
+            var outputs = schedule.EndCalibration();
+            UpdateThroughput();
+            return outputs;
         }
 
         /// <summary>Calibration tokens per second of this stage so far.</summary>
@@ -230,39 +188,18 @@ public sealed class ShardEngine : IDisposable
 
         public ShardReport Finish()
         {
-            if (!layersWritten && assignment.Schedule == StageSchedule.Wave)
-            {
-                EndCalibration()?.Dispose();
-            }
-
-            foreach (var ((dense, previous, calibration), layer) in pipelineLayers.Zip(engine.Range.Layers))
-            {
-                using var pruned = calibration.Finish(accumulator, engine.settings.Mask);
-                shard.WriteLayer(layer, pruned);
-                foreach (var linear in LlamaLinear.All)
-                {
-                    sparsity.Count(TensorNames.Linear(layer, linear), pruned[linear]);
-                }
-            }
-
-            var weights = shard.Commit();
+            schedule.FinishLayers();
+            var weights = writer.Commit();
             var importanceSha = accumulator.Commit();
-            var range = engine.Range;
+            var range = shard.Range;
             var importance = importanceSha is null ? null : new ShardFile(range.ImportanceFile, importanceSha, new FileInfo(Path.Combine(assignment.BuildDirectory, range.ImportanceFile)).Length, []);
-            return new ShardReport(range.First, range.Last, weights, importance, sparsity.Linears.ToList());
+            return new ShardReport(range.First, range.Last, weights, importance, io.Sparsity.Linears.ToList());
         }
 
         public void Dispose()
         {
-            buffered.ForEach(t => t.Dispose());
-            foreach (var (dense, previous, calibration) in pipelineLayers)
-            {
-                calibration.Dispose();
-                previous?.Dispose();
-                dense.Dispose();
-            }
-
-            shard.Dispose();
+            schedule.Dispose();
+            writer.Dispose();
             accumulator.Dispose();
             scored?.Dispose();
         }

@@ -1,5 +1,6 @@
 using Copal.Model;
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Planning;
 
@@ -26,22 +27,11 @@ public static class CostModel
     /// <summary>Weights: every parameter of the layer at the checkpoint's dtype.</summary>
     public static long LayerWeightBytes(LlamaConfig c, StorageType weightDType) => checked(LayerParams(c) * weightDType.ByteSize());
 
-    /// <summary>
-    /// The method's fp32 state for one linear [out, in]: copal keeps W* (its importance statistic),
-    /// one out x in tensor; wanda the squared column norms of its input, in floats; sparsegpt the
-    /// Hessian X^T X, in x in; magnitude needs nothing.
-    /// </summary>
+    /// <summary>The method's fp32 state for one linear [out, in], as its metric states it.</summary>
     public static long LinearStateBytes(LlamaConfig c, LlamaLinear linear, PruningMethod method)
     {
         var shape = linear.Shape(c);
-        long outF = shape[0], inF = shape[1];
-        return checked(method switch
-        {
-            PruningMethod.Copal => outF * inF * Fp32,
-            PruningMethod.Wanda => inF * Fp32,
-            PruningMethod.SparseGpt => inF * inF * Fp32,
-            _ => 0L,
-        });
+        return Metrics.Describe(method).StateBytes(shape[0], shape[1]);
     }
 
     /// <summary>The method's state over the seven linears of one layer.</summary>
@@ -74,7 +64,7 @@ public static class CostModel
     /// sample's input and output hidden states, 2 x samples x L x hidden at the activation dtype.
     /// Dense propagation, and methods without calibration, hold none.
     /// </summary>
-    public static long WaveBytes(PlanRequest r) => r.Propagation == Propagation.Pruned && Calibrates(r.Method)
+    public static long WaveBytes(PlanRequest r) => r.Propagation == Propagation.Pruned && Metrics.Describe(r.Method).UsesCalibration
         ? checked(2L * r.Samples * r.SeqLen * r.Config.HiddenSize * r.ActivationBytes)
         : 0;
 
@@ -92,9 +82,6 @@ public static class CostModel
         return checked(weights + ((long)r.MicroBatch * r.SeqLen * c.VocabSize * Fp32));
     }
 
-    /// <summary>Whether the method runs calibration data through the layers (magnitude does not).</summary>
-    public static bool Calibrates(PruningMethod method) => method != PruningMethod.Magnitude;
-
     /// <summary>
     /// Forward FLOPs of one layer per token: 2 x linear params (a multiply-add per weight) plus
     /// attention, QK^T and AV at 2 x L x (heads x head_dim) each, halved by the causal mask on
@@ -103,18 +90,12 @@ public static class CostModel
     public static long LayerForwardFlopsPerToken(LlamaConfig c, int seqLen) =>
         checked((2 * LinearParams(c)) + (2L * seqLen * c.NumAttentionHeads * c.HeadDim));
 
-    /// <summary>
-    /// The method's own FLOPs per layer per token: copal one more GEMM per linear (|Y|^T |X| into W*),
-    /// 2 x params; sparsegpt the Hessian accumulation, 2 x in^2 per linear; wanda the squared column
-    /// norms, 2 x in per linear; magnitude none. SparseGPT's once-per-stage OBS solve is not counted.
-    /// </summary>
-    public static long LayerMethodFlopsPerToken(LlamaConfig c, PruningMethod method) => method switch
+    /// <summary>The method's own FLOPs per layer per token, as its metric states them for each linear.</summary>
+    public static long LayerMethodFlopsPerToken(LlamaConfig c, PruningMethod method)
     {
-        PruningMethod.Copal => checked(2 * LinearParams(c)),
-        PruningMethod.SparseGpt => LlamaLinear.All.Sum(l => checked(2 * l.Shape(c)[1] * l.Shape(c)[1])),
-        PruningMethod.Wanda => LlamaLinear.All.Sum(l => checked(2 * l.Shape(c)[1])),
-        _ => 0,
-    };
+        var metric = Metrics.Describe(method);
+        return LlamaLinear.All.Sum(l => metric.FlopsPerToken(l.Shape(c)[0], l.Shape(c)[1]));
+    }
 
     /// <summary>
     /// FLOPs of one layer per stage, over samples x L tokens: the forward (twice with pruned
@@ -123,7 +104,7 @@ public static class CostModel
     /// </summary>
     public static long LayerFlopsPerStage(PlanRequest r)
     {
-        if (!Calibrates(r.Method))
+        if (!Metrics.Describe(r.Method).UsesCalibration)
         {
             return 0;
         }
@@ -134,7 +115,7 @@ public static class CostModel
     }
 
     /// <summary>Calibration hidden states crossing one node boundary per stage: samples x L x hidden at the activation dtype (0 for magnitude).</summary>
-    public static long BytesPerBoundary(PlanRequest r) => Calibrates(r.Method)
+    public static long BytesPerBoundary(PlanRequest r) => Metrics.Describe(r.Method).UsesCalibration
         ? checked(r.TokensPerStage * r.Config.HiddenSize * r.ActivationBytes)
         : 0;
 }

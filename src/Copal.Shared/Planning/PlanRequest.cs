@@ -1,5 +1,6 @@
 using Copal.Model;
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Planning;
 
@@ -24,7 +25,7 @@ public sealed record PlanRequest
     /// <summary>Defaults to the method's own (dense for copal, pruned for the baselines).</summary>
     public Propagation Propagation
     {
-        get => propagation ?? PruningSettings.DefaultPropagation(Method);
+        get => propagation ?? Pruning.Metrics.Metrics.Describe(Method).DefaultPropagation;
         init => propagation = value;
     }
 

@@ -5,7 +5,7 @@ namespace Copal.Pruning;
 
 /// <summary>
 /// The importance state carried between stages: one float32 tensor per linear (W* for COPAL).
-/// It loads the previous stage's state lazily from a memory-mapped file, adds this stage's
+/// It reads the previous stage's state lazily, one linear at a time, adds this stage's
 /// contribution, and streams the sums into the next state file one linear at a time, so that
 /// no more than one layer's state is ever in memory.
 /// </summary>

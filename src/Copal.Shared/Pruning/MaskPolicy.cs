@@ -48,13 +48,6 @@ public sealed record NmPattern(int N, int M)
 /// </summary>
 public sealed record MaskPolicy(double Sparsity, MaskGroup Group, NmPattern? Pattern)
 {
-    /// <summary>The fraction of entries this policy prunes from a [out, in] matrix.</summary>
-    public double ExpectedSparsity(long outFeatures, long inFeatures) => Pattern is { } p
-        ? (double)p.N / p.M
-        : Group == MaskGroup.Row
-            ? (double)PrunedOf(inFeatures, Sparsity) / inFeatures
-            : (double)PrunedOf(outFeatures * inFeatures, Sparsity) / (outFeatures * inFeatures);
-
     /// <summary>How many of a comparison group's <paramref name="entries"/> are pruned: floor(entries x sparsity), exactly.</summary>
     public static long PrunedOf(long entries, double sparsity) => (long)Math.Floor(entries * sparsity);
 

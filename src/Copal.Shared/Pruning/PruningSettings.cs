@@ -49,9 +49,8 @@ public sealed record Perturbation(PerturbationModel Model, double Epsilon, long 
 
 /// <summary>
 /// Precision of the operands |Y| and |X| of COPAL's importance GEMM; the sums are float32 either
-/// way. bfloat16 rounds each operand to 8 significant bits: every golden perplexity stays within
-/// 0.5%, but backward transfer moves by up to 0.05, so float32 is the default. Where the CPU has
-/// AMX, bfloat16 runs the GEMM about twice as fast.
+/// way. bfloat16 rounds each operand to 8 significant bits and moves the goldens' backward
+/// transfer, so float32 is the default; bfloat16 is faster where the CPU has AMX (docs/performance.md).
 /// </summary>
 public enum ImportancePrecision
 {
@@ -100,7 +99,7 @@ public sealed record PruningSettings
         }
 
         // run.json holds the group a pattern ignores too: only one other than the method's default was asked for.
-        CheckGroupApplies(Mask.Pattern, Mask.Group, groupGiven: Mask.Group != DefaultGroup(Method), names);
+        CheckGroupApplies(Mask.Pattern, Mask.Group, groupGiven: Mask.Group != Metrics.Metrics.Describe(Method).DefaultGroup, names);
         InputChecks.AtLeast(Samples, 1, names.Samples);
 
         // The sampler holds a dataset's calibration windows as one array of token ids.
@@ -141,20 +140,7 @@ public sealed record PruningSettings
         }
     }
 
-    /// <summary>Whether the method has an importance GEMM whose operands <see cref="ImportancePrecision"/> rounds: only COPAL's.</summary>
-    public static bool HasImportanceGemm(PruningMethod method) => method == PruningMethod.Copal;
-
-    /// <summary>The precision a run of <paramref name="method"/> uses when <paramref name="requested"/> is asked for.</summary>
+    /// <summary>The precision a run of <paramref name="method"/> uses when <paramref name="requested"/> is asked for: only an importance GEMM has operands to round.</summary>
     public static ImportancePrecision PrecisionFor(PruningMethod method, ImportancePrecision requested) =>
-        HasImportanceGemm(method) ? requested : ImportancePrecision.Float32;
-
-    public static Propagation DefaultPropagation(PruningMethod method) =>
-        method == PruningMethod.Copal ? Propagation.Dense : Propagation.Pruned;
-
-    public static MaskGroup DefaultGroup(PruningMethod method) => method switch
-    {
-        PruningMethod.Magnitude => MaskGroup.Matrix,
-        PruningMethod.SparseGpt => MaskGroup.ObsBlock,
-        _ => MaskGroup.Row,
-    };
+        Metrics.Metrics.Describe(method).HasImportanceGemm ? requested : ImportancePrecision.Float32;
 }

@@ -72,7 +72,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
     /// these datasets already measured with the same length, windows and compute options (in any
     /// order), so it is not evaluated again.
     /// </summary>
-    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
+    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
     {
         var dense = knownDense is null
             ? journal?.Last(JournalEntry.DenseEvaluated, 0)?.Perplexity?.ToList() ?? Evaluate(null, datasets, progress)
@@ -115,7 +115,6 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
 
             Log.Information("Stage {Stage} ({Dataset}) done in {Seconds:F1}s: perplexity {Perplexity}", index, dataset, stage.Seconds, stage.Perplexity.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
             stages.Add(stage);
-            stageDone?.Invoke(stage);
         }
 
         journal?.Append(new JournalEntry(JournalEntry.RunCompleted, datasets.Count));
@@ -221,7 +220,8 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         Pipeline.BeginStage(assignment);
         if (metric.UsesCalibration)
         {
-            FeedCalibration(dataset);
+            using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
+            CalibrationFeed.Run(Pipeline, model, samples, compute, $"calibrate stage {stage} {dataset}", progress);
         }
 
         var reports = Pipeline.FinishStage(progress);
@@ -230,17 +230,6 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, Senten
         var manifest = new StageManifest(stage, dataset, metric.Name, settings.Strategy.ToString().ToLowerInvariant(), shards, importance, reports);
         StageCheckpoint.Complete(build, finalDirectory, model, shards, manifest);
         return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], manifest.Sparsity(), shards, importance);
-    }
-
-    /// <summary>Embeds the calibration samples micro-batch by micro-batch (reading only their embedding rows) and feeds them to the pipeline.</summary>
-    private void FeedCalibration(string dataset)
-    {
-        using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
-        foreach (var (start, count) in Nn.LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
-        {
-            using var batch = samples.narrow(0, start, count);
-            Pipeline.Calibrate(start, model.Embed(batch, compute.DType));
-        }
     }
 
     private int[] Tokens(string dataset, Split split)

@@ -13,6 +13,12 @@ public sealed class CopalMetric(Perturbation perturbation, ImportancePrecision p
 {
     public override string Name => "copal";
 
+    public override Propagation DefaultPropagation => Propagation.Dense;
+
+    public override Strategy DefaultStrategy => Strategy.Copal;
+
+    public override bool HasImportanceGemm => true;
+
     public override bool UsesOutput => perturbation.Model == PerturbationModel.Relative;
 
     // |Y|^T |X| straight from the forward's tensors: in bfloat16 runs the operands are bfloat16
@@ -22,6 +28,9 @@ public sealed class CopalMetric(Perturbation perturbation, ImportancePrecision p
     public Perturbation Perturbation => perturbation;
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [outFeatures, inFeatures];
+
+    /// <summary>One more GEMM per linear, |Y|^T |X| into W*: a multiply-add per weight.</summary>
+    public override long FlopsPerToken(long outFeatures, long inFeatures) => checked(2 * outFeatures * inFeatures);
 
     public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {

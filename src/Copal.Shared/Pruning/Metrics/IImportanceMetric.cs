@@ -19,10 +19,23 @@ public sealed record ObservedLinear(Tensor Statistic, Tensor Weight, Tensor? Out
 /// </summary>
 public interface IImportanceMetric
 {
+    /// <summary>The method's name on the command line and in reports.</summary>
     string Name { get; }
+
+    /// <summary>Which scores compete when nothing else is asked for.</summary>
+    MaskGroup DefaultGroup { get; }
+
+    /// <summary>Where each layer's calibration inputs come from when nothing else is asked for.</summary>
+    Propagation DefaultPropagation { get; }
+
+    /// <summary>The continual strategy a run of this method uses when nothing else is asked for.</summary>
+    Strategy DefaultStrategy { get; }
 
     /// <summary>False for metrics that need no calibration data (magnitude).</summary>
     bool UsesCalibration { get; }
+
+    /// <summary>True when the metric has an importance GEMM whose operands <see cref="ImportancePrecision"/> rounds.</summary>
+    bool HasImportanceGemm { get; }
 
     /// <summary>True when <see cref="Accumulate"/> needs y = x W^T computed with the weight being scored.</summary>
     bool UsesOutput { get; }
@@ -35,6 +48,19 @@ public interface IImportanceMetric
 
     /// <summary>Shape of the per-linear statistic (and accumulator) for a weight [out, in].</summary>
     long[] StatisticShape(long outFeatures, long inFeatures);
+
+    /// <summary>Bytes of the float32 statistic a stage holds for a weight [out, in].</summary>
+    long StateBytes(long outFeatures, long inFeatures)
+    {
+        var shape = StatisticShape(outFeatures, inFeatures);
+        return shape.Length == 0 ? 0 : checked(shape.Aggregate((long)sizeof(float), (bytes, size) => bytes * size));
+    }
+
+    /// <summary>
+    /// The metric's own FLOPs per calibration token for a weight [out, in], beside the forward's
+    /// (a one-off solve at the end of a stage is not counted).
+    /// </summary>
+    long FlopsPerToken(long outFeatures, long inFeatures);
 
     /// <summary>
     /// Adds one micro-batch of the linears that read the same input x [tokens, in] (float32 unless

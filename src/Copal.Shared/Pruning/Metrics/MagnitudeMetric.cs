@@ -7,9 +7,13 @@ public sealed class MagnitudeMetric : ScoreMetric
 {
     public override string Name => "magnitude";
 
+    public override MaskGroup DefaultGroup => MaskGroup.Matrix;
+
     public override bool UsesCalibration => false;
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [];
+
+    public override long FlopsPerToken(long outFeatures, long inFeatures) => 0;
 
     public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {

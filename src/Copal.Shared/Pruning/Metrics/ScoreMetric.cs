@@ -7,13 +7,23 @@ public abstract class ScoreMetric : IImportanceMetric
 {
     public abstract string Name { get; }
 
+    public virtual MaskGroup DefaultGroup => MaskGroup.Row;
+
+    public virtual Propagation DefaultPropagation => Propagation.Pruned;
+
+    public virtual Strategy DefaultStrategy => Strategy.Reset;
+
     public virtual bool UsesCalibration => true;
+
+    public virtual bool HasImportanceGemm => false;
 
     public virtual bool UsesOutput => false;
 
     public virtual bool AcceptsComputeDType => false;
 
     public abstract long[] StatisticShape(long outFeatures, long inFeatures);
+
+    public abstract long FlopsPerToken(long outFeatures, long inFeatures);
 
     public abstract void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears);
 

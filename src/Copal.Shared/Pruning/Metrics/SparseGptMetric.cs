@@ -15,13 +15,25 @@ public sealed class SparseGptMetric : IImportanceMetric
 
     public string Name => "sparsegpt";
 
+    /// <summary>SparseGPT chooses its own groups: per block of columns, by OBS error.</summary>
+    public MaskGroup DefaultGroup => MaskGroup.ObsBlock;
+
+    public Propagation DefaultPropagation => Propagation.Pruned;
+
+    public Strategy DefaultStrategy => Strategy.Reset;
+
     public bool UsesCalibration => true;
+
+    public bool HasImportanceGemm => false;
 
     public bool UsesOutput => false;
 
     public bool AcceptsComputeDType => false;
 
     public long[] StatisticShape(long outFeatures, long inFeatures) => [inFeatures, inFeatures];
+
+    /// <summary>The Hessian X^T X: a multiply-add per pair of input features.</summary>
+    public long FlopsPerToken(long outFeatures, long inFeatures) => checked(2 * inFeatures * inFeatures);
 
     public void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {

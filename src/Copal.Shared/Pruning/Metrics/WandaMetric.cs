@@ -9,6 +9,9 @@ public sealed class WandaMetric : ScoreMetric
 
     public override long[] StatisticShape(long outFeatures, long inFeatures) => [inFeatures];
 
+    /// <summary>The squared column norms of the input: a multiply-add per input feature.</summary>
+    public override long FlopsPerToken(long outFeatures, long inFeatures) => checked(2 * inFeatures);
+
     public override void Accumulate(Tensor x, IReadOnlyList<ObservedLinear> linears)
     {
         // One column sum of squares per shared input, added to each linear reading it.

@@ -1,0 +1,30 @@
+using static TorchSharp.torch;
+
+namespace Copal.Model;
+
+/// <summary>
+/// Where decoder layers are read from: a stage checkpoint, or the model's own dense weights when
+/// none is given. Everything that runs "a checkpoint's layers or the dense model" opens one.
+/// </summary>
+public sealed class LayerSource : IDisposable
+{
+    private readonly CheckpointReader? checkpoint;
+    private readonly CheckpointReader weights;
+
+    private LayerSource(CheckpointReader? checkpoint, CheckpointReader weights)
+    {
+        this.checkpoint = checkpoint;
+        this.weights = weights;
+    }
+
+    /// <param name="checkpoint">A checkpoint directory, or null for the model's own layers.</param>
+    public static LayerSource Open(LlamaModel model, string? checkpoint)
+    {
+        var reader = checkpoint is null ? null : CheckpointReader.Open(checkpoint);
+        return new LayerSource(reader, reader ?? model.Weights);
+    }
+
+    public DecoderLayerWeights Load(int layer, ScalarType dtype) => DecoderLayerWeights.Load(weights, layer, dtype);
+
+    public void Dispose() => checkpoint?.Dispose();
+}
