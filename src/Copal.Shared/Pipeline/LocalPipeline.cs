@@ -13,13 +13,14 @@ namespace Copal.Pipeline;
 /// available; beyond that, and for pruned propagation, the wave holds one layer at a time, so a
 /// model far larger than RAM can be pruned on one machine. Both give the same bits.
 /// </summary>
-public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute) : IPruningPipeline
+/// <param name="pipelineBudget">Bytes the pipeline schedule may hold; null: half of the memory available.</param>
+public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, ComputeOptions compute, long? pipelineBudget = null) : IPruningPipeline
 {
     private readonly ShardEngine engine = new(model, new LayerRange(0, model.Config.NumHiddenLayers - 1), settings, compute);
     private string task = "stage";
 
     public StageSchedule ScheduleFor(Propagation propagation) =>
-        propagation == Propagation.Dense && PipelineBytes() <= GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2
+        propagation == Propagation.Dense && PipelineBytes() <= (pipelineBudget ?? (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2))
             ? StageSchedule.Pipeline
             : StageSchedule.Wave;
 
