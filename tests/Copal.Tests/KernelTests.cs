@@ -1,4 +1,5 @@
 using Copal.Pruning;
+using Copal.Pruning.Kernels;
 using Xunit;
 using static TorchSharp.torch;
 

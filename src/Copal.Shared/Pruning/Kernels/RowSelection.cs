@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Copal.Nn;
 using static TorchSharp.torch;
 
-namespace Copal.Pruning;
+namespace Copal.Pruning.Kernels;
 
 /// <summary>
 /// In each row of a float32 matrix, the k entries that a stable ascending sort would put first:

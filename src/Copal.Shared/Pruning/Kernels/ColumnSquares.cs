@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using Copal.Nn;
 using static TorchSharp.torch;
 
-namespace Copal.Pruning;
+namespace Copal.Pruning.Kernels;
 
 /// <summary>
 /// Column sums of squares, sum_t x[t, c]^2, of a float32 matrix [tokens, n] (Wanda's statistic)
