@@ -1,4 +1,6 @@
 using Copal.Pruning;
+using Copal.Pruning.Kernels;
+using Copal.Pruning.Metrics;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -22,7 +24,7 @@ public class KernelTests
         var x = randn([tokens, inFeatures], generator: generator);
         var ys = new[] { randn([tokens, outFeatures], generator: generator), randn([tokens, outFeatures + 3], generator: generator) };
         var statistics = ys.Select(y => rand([y.shape[1], inFeatures], generator: generator)).ToArray();
-        var expected = ys.Zip(statistics, (y, s) => s.addmm(y.abs().t(), x.abs())).ToArray();
+        var expected = ys.Zip(statistics, (y, s) => CopalReference.Accumulate(s, x, y)).ToArray();
 
         AbsGemm.Accumulate(x, ys.Zip(statistics).ToList(), kernel);
 
@@ -30,8 +32,30 @@ public class KernelTests
         var tolerance = kernel == AbsGemm.Implementation.Bf16 ? 2e-3 : 1e-5;
         for (var j = 0; j < ys.Length; j++)
         {
-            Assert.True(statistics[j].allclose(expected[j], rtol: tolerance, atol: tolerance), $"output {j} differs from addmm");
+            Assert.True(statistics[j].allclose(expected[j], rtol: tolerance, atol: tolerance), $"output {j} differs from the reference");
         }
+    }
+
+    [Theory]
+    [InlineData(AbsGemm.Implementation.Own)]
+    [InlineData(AbsGemm.Implementation.Torch)]
+    [InlineData(AbsGemm.Implementation.Bf16)]
+    public void The_importance_gemm_equals_the_reference_where_every_sum_is_exact(AbsGemm.Implementation kernel)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(17);
+
+        // Integers in [-4, 4] are exact in bfloat16; every sum stays below 2^24 (513 * 16 + 16), so
+        // no kernel rounds anything and the bits must match whatever the summation order. Edge
+        // tiles on both sides (130 = 2 * 64 + 2 rows, 1030 = 32 * 32 + 6 columns).
+        var x = randint(-4, 5, [513, 1030], generator: generator).to_type(ScalarType.Float32);
+        var y = randint(-4, 5, [513, 130], generator: generator).to_type(ScalarType.Float32);
+        var statistic = randint(0, 17, [130, 1030], generator: generator).to_type(ScalarType.Float32);
+        var expected = CopalReference.Accumulate(statistic, x, y);
+
+        AbsGemm.Accumulate(x, [(y, statistic)], kernel);
+
+        Assert.True(statistic.eq(expected).all().item<bool>());
     }
 
     [Theory]
@@ -76,14 +100,14 @@ public class KernelTests
 
         // Whichever kernel runs here, the result is the float64 sum of the operands as rounded to that precision.
         var rounding = precision == ImportancePrecision.BFloat16 ? ScalarType.BFloat16 : operands;
-        var expected = y.to_type(rounding).to_type(ScalarType.Float64).abs().t().matmul(x.to_type(rounding).to_type(ScalarType.Float64).abs());
+        var expected = CopalReference.Accumulate(zeros(200, 300, ScalarType.Float64), x.to_type(rounding).to_type(ScalarType.Float64), y.to_type(rounding).to_type(ScalarType.Float64));
         AbsGemm.Accumulate(x, [(y, statistic)], precision);
 
         Assert.True(statistic.to_type(ScalarType.Float64).allclose(expected, rtol: 1e-5, atol: 1e-4));
         if (precision == ImportancePrecision.BFloat16 && operands == ScalarType.Float32)
         {
             // The rounding happened: float32 operands give a measurably different sum.
-            var exact = y.to_type(ScalarType.Float64).abs().t().matmul(x.to_type(ScalarType.Float64).abs());
+            var exact = CopalReference.Accumulate(zeros(200, 300, ScalarType.Float64), x.to_type(ScalarType.Float64), y.to_type(ScalarType.Float64));
             Assert.False(statistic.to_type(ScalarType.Float64).allclose(exact, rtol: 1e-5, atol: 1e-4));
         }
     }

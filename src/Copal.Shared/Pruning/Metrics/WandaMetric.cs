@@ -1,3 +1,4 @@
+using Copal.Pruning.Kernels;
 using static TorchSharp.torch;
 
 namespace Copal.Pruning.Metrics;

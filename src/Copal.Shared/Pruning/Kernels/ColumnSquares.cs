@@ -4,7 +4,7 @@ using Copal.Nn;
 using static TorchSharp.torch;
 using Copal.Model;
 
-namespace Copal.Pruning;
+namespace Copal.Pruning.Kernels;
 
 /// <summary>
 /// Column sums of squares, sum_t x[t, c]^2, of a float32 matrix [tokens, n] (Wanda's statistic)

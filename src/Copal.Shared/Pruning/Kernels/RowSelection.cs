@@ -4,7 +4,7 @@ using Copal.Nn;
 using static TorchSharp.torch;
 using Copal.Model;
 
-namespace Copal.Pruning;
+namespace Copal.Pruning.Kernels;
 
 /// <summary>
 /// In each row of a float32 matrix, the k entries that a stable ascending sort would put first:
