@@ -3,10 +3,10 @@ using Copal.Cluster;
 using Copal.Model;
 using Copal.Pipeline;
 using Copal.Pruning;
+using Copal.Stages;
 using Copal.Transport;
 using Serilog;
 using static TorchSharp.torch;
-using Copal.Stages;
 
 namespace Copal.GpuNode;
 

@@ -8,11 +8,11 @@ using Copal.Model;
 using Copal.Pipeline;
 using Copal.Planning;
 using Copal.Pruning;
+using Copal.Stages;
 using Copal.Tokenization;
 using Copal.Transport;
 using Xunit;
 using static TorchSharp.torch;
-using Copal.Stages;
 
 namespace Copal.Tests;
 

@@ -1,8 +1,8 @@
 using Copal.GpuNode;
 using Copal.Pipeline;
+using Copal.Stages;
 using Xunit;
 using static TorchSharp.torch;
-using Copal.Stages;
 
 namespace Copal.Tests;
 

@@ -1,8 +1,7 @@
-using System.Text.Json;
+using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
 using Xunit;
-using Copal.Evaluation;
 
 namespace Copal.Tests;
 

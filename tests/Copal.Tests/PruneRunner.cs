@@ -2,9 +2,9 @@ using System.Text.Json;
 using Copal.Data;
 using Copal.Model;
 using Copal.Pruning;
-using Copal.Tokenization;
-using Copal.Runs;
 using Copal.Pruning.Metrics;
+using Copal.Runs;
+using Copal.Tokenization;
 
 namespace Copal.Tests;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Copal.Model;
-using Copal.Nn;
 using Xunit;
 using static TorchSharp.torch;
 

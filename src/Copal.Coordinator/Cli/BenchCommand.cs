@@ -4,10 +4,10 @@ using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
+using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
-using Copal.Runs;
-using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 

@@ -5,15 +5,14 @@ using System.Text.Json.Nodes;
 using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
-using Copal.Observability;
 using Copal.Nn;
 using Copal.Pipeline;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
+using Copal.Stages;
 using Copal.Tokenization;
 using Serilog;
 using static TorchSharp.torch;
-using Copal.Stages;
 
 namespace Copal.Coordinator.Cli;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using TorchSharp;
 using Copal.Pruning.Metrics;
+using TorchSharp;
 
 namespace Copal.Coordinator.Cli;
 

@@ -4,8 +4,8 @@ using System.Text.Json.Nodes;
 using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
-using Spectre.Console;
 using Copal.Pruning.Metrics;
+using Spectre.Console;
 
 namespace Copal.Coordinator.Cli;
 

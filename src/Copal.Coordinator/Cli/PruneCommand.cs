@@ -3,12 +3,10 @@ using Copal.Cluster;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
-using Copal.Pruning;
-using Copal.Runs;
-using Copal.Tokenization;
-using Serilog;
-using Copal.Stages;
 using Copal.Pruning.Metrics;
+using Copal.Runs;
+using Copal.Stages;
+using Serilog;
 
 namespace Copal.Coordinator.Cli;
 

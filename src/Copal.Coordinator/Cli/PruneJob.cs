@@ -1,15 +1,14 @@
-using Copal.Cluster;
 using Copal.Coordinator.Cluster;
-using Copal.Coordinator.Reporting;
 using Copal.Coordinator.Monitoring;
+using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
 using Copal.Observability;
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
 using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
-using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;
 

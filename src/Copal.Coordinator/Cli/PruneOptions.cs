@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Copal.Pruning;
 using Copal.Data;
+using Copal.Pruning;
 using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli;

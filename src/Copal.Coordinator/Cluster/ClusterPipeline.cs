@@ -4,14 +4,13 @@ using Akka.Actor;
 using Copal.Cluster;
 using Copal.Evaluation;
 using Copal.Model;
-using Copal.Nn;
 using Copal.Pipeline;
 using Copal.Planning;
 using Copal.Pruning;
+using Copal.Stages;
 using Copal.Transport;
 using Serilog;
 using static TorchSharp.torch;
-using Copal.Stages;
 
 namespace Copal.Coordinator.Cluster;
 

@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using Akka.Actor;
-using Copal.Cluster;
 
 namespace Copal.Coordinator.Cluster;
 

@@ -1,4 +1,3 @@
-using Copal.Pruning;
 using Copal.Runs;
 using Copal.Stages;
 

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Copal.Pruning;
 using Copal.Evaluation;
-using Copal.Runs;
+using Copal.Pruning;
 using Copal.Pruning.Metrics;
+using Copal.Runs;
 
 namespace Copal.Coordinator.Reporting;
 

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Copal.Stages;
 
 namespace Copal.Cluster;
 

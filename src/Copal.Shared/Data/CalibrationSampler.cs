@@ -1,4 +1,3 @@
-using Copal.Pruning;
 using static TorchSharp.torch;
 
 namespace Copal.Data;

@@ -1,4 +1,3 @@
-using Copal.Model;
 using static TorchSharp.torch;
 
 namespace Copal.Model;

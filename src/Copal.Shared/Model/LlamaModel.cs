@@ -1,4 +1,3 @@
-using Copal.Nn;
 using static TorchSharp.torch;
 
 namespace Copal.Model;

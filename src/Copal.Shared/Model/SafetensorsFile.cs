@@ -1,6 +1,5 @@
 using System.Buffers;
 using Microsoft.Win32.SafeHandles;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Model;

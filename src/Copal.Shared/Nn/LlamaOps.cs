@@ -1,5 +1,4 @@
 using Copal.Model;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Copal.Nn;

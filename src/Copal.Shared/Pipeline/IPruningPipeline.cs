@@ -1,6 +1,6 @@
 using Copal.Evaluation;
-using static TorchSharp.torch;
 using Copal.Stages;
+using static TorchSharp.torch;
 
 namespace Copal.Pipeline;
 

@@ -1,9 +1,8 @@
 using Copal.Evaluation;
 using Copal.Model;
-using Copal.Nn;
 using Copal.Pruning;
-using static TorchSharp.torch;
 using Copal.Stages;
+using static TorchSharp.torch;
 
 namespace Copal.Pipeline;
 

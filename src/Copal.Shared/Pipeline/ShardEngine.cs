@@ -1,12 +1,12 @@
 using System.Diagnostics;
+using Copal.Evaluation;
 using Copal.Model;
 using Copal.Nn;
 using Copal.Observability;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
-using static TorchSharp.torch;
 using Copal.Stages;
-using Copal.Evaluation;
+using static TorchSharp.torch;
 
 namespace Copal.Pipeline;
 

@@ -1,6 +1,5 @@
 using Copal.Model;
 using Copal.Pruning;
-using Copal.Pruning.Metrics;
 
 namespace Copal.Planning;
 

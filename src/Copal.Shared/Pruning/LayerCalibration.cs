@@ -1,6 +1,5 @@
 using Copal.Model;
 using Copal.Nn;
-using Copal.Observability;
 using Copal.Pruning.Metrics;
 using static TorchSharp.torch;
 

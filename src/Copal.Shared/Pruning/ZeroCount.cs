@@ -1,7 +1,6 @@
 using System.Runtime.Intrinsics;
-using Copal.Nn;
-using static TorchSharp.torch;
 using Copal.Model;
+using static TorchSharp.torch;
 
 namespace Copal.Pruning;
 

@@ -4,13 +4,11 @@ using Copal.Evaluation;
 using Copal.Model;
 using Copal.Observability;
 using Copal.Pipeline;
+using Copal.Pruning;
 using Copal.Pruning.Metrics;
-using Copal.Runs;
+using Copal.Stages;
 using Copal.Tokenization;
 using Serilog;
-using static TorchSharp.torch;
-using Copal.Stages;
-using Copal.Pruning;
 
 namespace Copal.Runs;
 

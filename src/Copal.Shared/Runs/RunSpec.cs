@@ -1,4 +1,3 @@
-using Copal.Cluster;
 using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;

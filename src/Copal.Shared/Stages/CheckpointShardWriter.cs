@@ -1,5 +1,4 @@
 using Copal.Model;
-using Copal.Nn;
 
 namespace Copal.Stages;
 

@@ -1,9 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Copal.Nn;
-using static TorchSharp.torch;
 using Copal.Model;
+using static TorchSharp.torch;
 
 namespace Copal.Pruning.Kernels;
 

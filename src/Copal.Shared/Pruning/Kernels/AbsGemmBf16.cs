@@ -1,6 +1,5 @@
-using Copal.Nn;
-using static TorchSharp.torch;
 using Copal.Model;
+using static TorchSharp.torch;
 
 namespace Copal.Pruning.Kernels;
 

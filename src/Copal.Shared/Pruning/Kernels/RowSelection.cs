@@ -1,8 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Copal.Nn;
-using static TorchSharp.torch;
 using Copal.Model;
+using static TorchSharp.torch;
 
 namespace Copal.Pruning.Kernels;
 
