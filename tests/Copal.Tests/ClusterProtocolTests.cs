@@ -134,7 +134,7 @@ public class ClusterProtocolTests : TestKit
         ExpectMsg<ShardReady>(TimeSpan.FromSeconds(30));
 
         using var dir = new TempDir();
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var tokens = TokenStream.Load(new DataDirectory(RepoPaths.Corpora), "fiction", Split.Calib, tokenizer);
         using var samples = CalibrationSampler.Sample(tokens, settings.Samples, settings.SeqLen, SamplingMode.Even, 0);
         using var head = model.LoadHead(compute.DType);

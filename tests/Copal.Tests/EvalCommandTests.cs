@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Copal.Model;
+using Copal.Tokenization;
 using Xunit;
 
 namespace Copal.Tests;
@@ -41,8 +42,8 @@ public sealed class EvalCommandTests
         { "unknown-dataset", ["unknown dataset 'poetry'"] },
         { "seqlen-too-long", ["--seqlen 512", "max_position_embeddings 256"] },
         { "unknown-option", ["--frobnicate"] },
-        { "missing-tokenizer", ["tokenizer not found"] },
-        { "truncated-tokenizer", [LlamaModel.TokenizerFile] },
+        { "missing-tokenizer", ["no tokenizer.json or tokenizer.model"] },
+        { "truncated-tokenizer", [TokenizerFiles.SentencePiece] },
         { "config-not-an-object", ["expected a JSON object, got array"] },
         { "config-field-a-string", ["hidden_size must be a positive integer, got \"128\""] },
         { "report-folder-missing", ["--report", "does not exist"] },
@@ -75,11 +76,11 @@ public sealed class EvalCommandTests
                 args.AddRange(["--seqlen", "512"]);
                 break;
             case "missing-tokenizer":
-                File.Delete(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.TokenizerFile));
+                File.Delete(Path.Combine(CopyTinyMix(dir.File("model")), TokenizerFiles.SentencePiece));
                 args.AddRange(["--model", dir.File("model")]);
                 break;
             case "truncated-tokenizer":
-                using (var tokenizer = new FileStream(Path.Combine(CopyTinyMix(dir.File("model")), LlamaModel.TokenizerFile), FileMode.Open))
+                using (var tokenizer = new FileStream(Path.Combine(CopyTinyMix(dir.File("model")), TokenizerFiles.SentencePiece), FileMode.Open))
                 {
                     tokenizer.SetLength(tokenizer.Length / 3);
                 }

@@ -40,7 +40,7 @@ public class ForwardGoldenTests
     public void DensePerplexityAndTokenCountsMatchTheReference()
     {
         using var model = LlamaModel.Open(RepoPaths.TinyModel);
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var evaluator = new ModelEvaluator(model, new DataDirectory(RepoPaths.Corpora), tokenizer, 256, null, ComputeOptions.Default);
         var expected = Golden.TinyMix.GetProperty("dense_ppl");
         var datasets = expected.EnumerateObject().Select(p => p.Name).ToList();

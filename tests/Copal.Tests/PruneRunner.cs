@@ -36,7 +36,7 @@ public static class PruneRunner
     public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null)
     {
         using var model = LlamaModel.Open(RepoPaths.TinyModel);
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         using var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
         datasets ??= GoldenDatasets;
         pruner.Preflight(datasets);

@@ -7,6 +7,8 @@ public static class RepoPaths
 
     public static string TinyModel => Path.Combine(Root, "data", "models", "tiny-mix");
 
+    public static string TinyL3Model => Path.Combine(Root, "data", "models", "tiny-l3");
+
     public static string Corpora => Path.Combine(Root, "data", "corpora");
 
     public static string Golden(string name) => Path.Combine(Root, "tests", "assets", "golden", name);

@@ -56,7 +56,7 @@ public class ScheduleEquivalenceTests
     private static PruneRunResult Run(PruningSettings settings, string outDir, long? budget)
     {
         using var model = LlamaModel.Open(RepoPaths.TinyModel);
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var compute = ComputeOptions.Default with { BatchSize = 3 };
         using var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, compute, () => new LocalPipeline(model, settings, compute, budget));
         string[] datasets = ["fiction", "science"];

@@ -17,7 +17,7 @@ public static class TestCheckpoints
 {
     private static readonly Lazy<long[]> FictionPrefix = new(() =>
     {
-        var tokenizer = SentencePieceTokenizer.Load(Path.Combine(RepoPaths.TinyModel, LlamaModel.TokenizerFile));
+        var tokenizer = SentencePieceTokenizer.Load(Path.Combine(RepoPaths.TinyModel, TokenizerFiles.SentencePiece));
         var tokens = TokenStream.Load(new DataDirectory(RepoPaths.Corpora), "fiction", Split.Test, tokenizer);
         return tokens.Take(96).Select(t => (long)t).ToArray();
     });
@@ -56,7 +56,7 @@ public static class TestCheckpoints
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, LlamaModel.ConfigFile), config.ToJsonString());
-        File.Copy(Path.Combine(RepoPaths.TinyModel, LlamaModel.TokenizerFile), Path.Combine(directory, LlamaModel.TokenizerFile), overwrite: true);
+        File.Copy(Path.Combine(RepoPaths.TinyModel, TokenizerFiles.SentencePiece), Path.Combine(directory, TokenizerFiles.SentencePiece), overwrite: true);
         if (shards == 1)
         {
             WriteFile(Path.Combine(directory, CheckpointReader.SingleFile), tensors, dtype);
@@ -108,7 +108,7 @@ public static class TestCheckpoints
     public static PerplexityResult Perplexity(string directory, string dataset = "fiction", int windows = 3, int seqLen = 256)
     {
         using var model = LlamaModel.Open(directory);
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var evaluator = new ModelEvaluator(model, new DataDirectory(RepoPaths.Corpora), tokenizer, seqLen, windows, ComputeOptions.Default);
         return evaluator.Evaluate([dataset]).Single();
     }

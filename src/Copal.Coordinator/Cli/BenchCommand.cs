@@ -134,7 +134,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
     {
         // Everything is checked before anything is written: settings were checked when parsed,
         // here the data, the masks against the model, the report path and the output directory.
-        var tokenizer = SentencePieceTokenizer.LoadInput(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var pruners = combinations.Select(s => new ContinualPruner(model, data, tokenizer, s, compute)).ToList();
         try
         {

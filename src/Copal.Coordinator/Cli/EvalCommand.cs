@@ -46,7 +46,7 @@ public static class EvalCommand
         using var model = LlamaModel.Open(modelDir);
         var data = new DataDirectory(dataDir);
         data.Require(datasets, Split.Test);
-        var tokenizer = SentencePieceTokenizer.LoadInput(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var length = ModelEvaluator.ResolveSeqLen(model.Config, seqLen);
         ReportWriter.CheckWritable(reportPath);
         Log.Information("Evaluating {Model} on {Datasets} with L={SeqLen}", modelDir, datasets, length);

@@ -161,7 +161,7 @@ public sealed class PerfBench(PerfSettings settings)
         RandomCheckpoint.Write(modelDir, shape, StorageType.BF16);
 
         using var model = LlamaModel.Open(modelDir);
-        var tokenizer = SentencePieceTokenizer.Load(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var calibration = TokenStream.Load(new DataDirectory(Bundled.Data), Dataset, Split.Calib, tokenizer);
         using var samples = CalibrationSampler.Sample(calibration, settings.Samples, settings.SeqLen, SamplingMode.Even, 0);
         var tokens = (long)settings.Samples * settings.SeqLen;

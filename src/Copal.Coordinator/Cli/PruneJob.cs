@@ -58,7 +58,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
     private int Run(IReadOnlyList<string> datasets, JobTarget target, ClusterOptions? cluster, Func<ClusterSession> session, LiveRun status)
     {
-        var tokenizer = SentencePieceTokenizer.LoadInput(model.TokenizerPath);
+        var tokenizer = TokenizerFiles.Load(model);
         var pipelines = new List<ClusterPipeline>();
         var runId = LogFields.RunId!;
         Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Copal.Model;
 using static TorchSharp.torch;
+using Copal.Tokenization;
 
 namespace Copal.Coordinator.Cli;
 
@@ -60,7 +61,7 @@ public static class RandomCheckpoint
         };
         var configPath = Path.Combine(directory, LlamaModel.ConfigFile);
         AtomicFile.WriteAllText(configPath, config.ToJsonString());
-        File.Copy(Path.Combine(Bundled.Model, LlamaModel.TokenizerFile), Path.Combine(directory, LlamaModel.TokenizerFile), overwrite: true);
+        File.Copy(Path.Combine(Bundled.Model, TokenizerFiles.SentencePiece), Path.Combine(directory, TokenizerFiles.SentencePiece), overwrite: true);
 
         var layout = LlamaConfig.Load(configPath).ExpectedTensors().Select(t => (t.Name, dtype, t.Shape)).ToList();
         using var generator = new Generator((ulong)seed);

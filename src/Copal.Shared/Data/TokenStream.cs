@@ -5,7 +5,7 @@ namespace Copal.Data;
 /// <summary>A split tokenized as one sequence: BOS followed by the encoding of the whole file.</summary>
 public static class TokenStream
 {
-    public static int[] Load(DataDirectory data, string dataset, Split split, SentencePieceTokenizer tokenizer)
+    public static int[] Load(DataDirectory data, string dataset, Split split, ITokenizer tokenizer)
     {
         var text = File.ReadAllText(data.FileOf(dataset, split));
         var ids = tokenizer.Encode(text);

@@ -9,10 +9,10 @@ public sealed class ModelEvaluator
 {
     private readonly LlamaModel model;
     private readonly DataDirectory data;
-    private readonly SentencePieceTokenizer tokenizer;
+    private readonly ITokenizer tokenizer;
     private readonly Dictionary<string, int[]> testTokens = new();
 
-    public ModelEvaluator(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, int seqLen, int? evalWindows, ComputeOptions compute)
+    public ModelEvaluator(LlamaModel model, DataDirectory data, ITokenizer tokenizer, int seqLen, int? evalWindows, ComputeOptions compute)
     {
         this.model = model;
         this.data = data;

@@ -27,6 +27,9 @@ public sealed record LlamaConfig
 
     public required bool TieWordEmbeddings { get; init; }
 
+    /// <summary>bos_token_id, or null when config.json does not give one.</summary>
+    public int? BosTokenId { get; init; }
+
     public static LlamaConfig Load(string path)
     {
         if (!File.Exists(path))
@@ -92,6 +95,7 @@ public sealed record LlamaConfig
             MaxPositionEmbeddings = Int("max_position_embeddings", 2048),
             VocabSize = Int("vocab_size"),
             TieWordEmbeddings = root.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.True,
+            BosTokenId = root.TryGetProperty("bos_token_id", out var bos) && bos.ValueKind == JsonValueKind.Number && bos.TryGetInt32(out var bosId) && bosId >= 0 ? bosId : null,
         };
         config.Validate(path);
         return config;

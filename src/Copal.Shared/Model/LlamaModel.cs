@@ -3,14 +3,12 @@ using static TorchSharp.torch;
 namespace Copal.Model;
 
 /// <summary>
-/// A Hugging Face LLaMA checkpoint directory, opened and checked: config, weights (read
-/// with positioned reads) and tokenizer. Weights are read on request, one layer at a time.
+/// A Hugging Face LLaMA checkpoint directory, opened and checked: config and weights (read with
+/// positioned reads, on request, one layer at a time). Its tokenizer is found by <see cref="Tokenization.TokenizerFiles"/>.
 /// </summary>
 public sealed class LlamaModel : IDisposable
 {
     public const string ConfigFile = "config.json";
-    public const string TokenizerFile = "tokenizer.model";
-
     private LlamaModel(string directory, LlamaConfig config, CheckpointReader weights)
     {
         Directory = directory;
@@ -23,8 +21,6 @@ public sealed class LlamaModel : IDisposable
     public LlamaConfig Config { get; }
 
     public CheckpointReader Weights { get; }
-
-    public string TokenizerPath => Path.Combine(Directory, TokenizerFile);
 
     public static LlamaModel Open(string directory)
     {

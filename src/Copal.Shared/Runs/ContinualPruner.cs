@@ -35,7 +35,7 @@ public sealed record PruneRunResult(IReadOnlyList<PerplexityResult> Dense, IRead
 /// and evaluate every dataset on it. The pipeline decides where the shards run.
 /// </summary>
 /// <param name="pipelineFactory">Makes the pipeline on first use (after preflight checks); null: in this process.</param>
-public sealed class ContinualPruner(LlamaModel model, DataDirectory data, SentencePieceTokenizer tokenizer, PruningSettings settings, ComputeOptions compute, Func<IPruningPipeline>? pipelineFactory = null) : IDisposable
+public sealed class ContinualPruner(LlamaModel model, DataDirectory data, ITokenizer tokenizer, PruningSettings settings, ComputeOptions compute, Func<IPruningPipeline>? pipelineFactory = null) : IDisposable
 {
     private readonly IImportanceMetric metric = Metrics.For(settings);
     private readonly Dictionary<(string, Split), int[]> tokens = new();

@@ -7,7 +7,7 @@ namespace Copal.Tokenization;
 /// (normalizer.cc, bpe_model.cc, sentencepiece_processor.cc) for models with the identity normalizer,
 /// such as LLaMA's <c>tokenizer.model</c>.
 /// </summary>
-public sealed class SentencePieceTokenizer
+public sealed class SentencePieceTokenizer : ITokenizer
 {
     private const char SpaceSymbol = '\u2581';
 
