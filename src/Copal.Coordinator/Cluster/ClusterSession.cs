@@ -2,7 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
-using Copal.Coordinator.Cli;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;

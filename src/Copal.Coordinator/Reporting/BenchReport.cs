@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Copal.Coordinator.Cli;
+using Copal.Coordinator.Cli.Bench;
+using Copal.Coordinator.Cli.Jobs;
 using Copal.Pruning;
 
 namespace Copal.Coordinator.Reporting;

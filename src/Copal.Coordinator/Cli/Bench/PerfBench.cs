@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
-using Copal.Observability;
 using Copal.Nn;
+using Copal.Observability;
 using Copal.Pipeline;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
@@ -14,118 +15,7 @@ using Copal.Tokenization;
 using Serilog;
 using static TorchSharp.torch;
 
-namespace Copal.Coordinator.Cli;
-
-/// <summary>What `copal bench perf` measures, and on what.</summary>
-public sealed record PerfSettings
-{
-    public const int DefaultSamples = 32;
-    public const int DefaultSeqLen = 256;
-
-    /// <summary>
-    /// Big enough that the linears dominate (compute-bound), small enough to generate in seconds;
-    /// 6 layers so the 3 nodes of the cluster comparison hold 2 each, as a real model's layers
-    /// split evenly (with 4, the node holding 2 of them would set the pace for all).
-    /// </summary>
-    public static ModelShape DefaultShape { get; } = new(1024, 2816, 6, 16, 4096, 0);
-
-    public required ModelShape Shape { get; init; }
-
-    public required int Samples { get; init; }
-
-    public required int SeqLen { get; init; }
-
-    public required ComputeOptions Compute { get; init; }
-
-    public required int Threads { get; init; }
-
-    public ImportancePrecision ImportancePrecision { get; init; }
-
-    public int Repeat { get; init; } = 3;
-
-    /// <summary>Node processes of the cluster comparison; 0 skips it.</summary>
-    public int ClusterNodes { get; init; } = 3;
-
-    /// <summary>
-    /// Calibration samples of the cluster comparison: the protocol's default, as a real stage has.
-    /// With few micro-batches a pipeline of N nodes spends most of a stage filling and draining.
-    /// </summary>
-    public int ClusterSamples { get; init; } = DefaultClusterSamples;
-
-    public const int DefaultClusterSamples = 128;
-
-    public bool Run7B { get; init; } = true;
-
-    public PruningMethod Method7B { get; init; } = PruningMethod.Wanda;
-
-    /// <summary>Samples and length of the 7B-shaped run: memory, not speed, is measured there.</summary>
-    public int Samples7B { get; init; } = 2;
-
-    public int SeqLen7B { get; init; } = 64;
-
-    public required string WorkRoot { get; init; }
-
-    /// <summary>The generated model's positions: exactly the sequence length.</summary>
-    public ModelShape ModelShape => Shape with { Positions = SeqLen };
-
-    public void Validate()
-    {
-        if (Samples < 1 || SeqLen < 2 || Repeat < 1 || ClusterNodes < 0 || ClusterSamples < 1)
-        {
-            throw new CopalInputException("--samples, --cluster-samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
-        }
-
-        if (Shape.Hidden < 2 || Shape.Intermediate < 1 || Shape.Layers < 1 || Shape.Heads < 1)
-        {
-            throw new CopalInputException("--hidden, --intermediate, --layers and --heads must be positive");
-        }
-
-        if (ClusterNodes > Shape.Layers)
-        {
-            throw new CopalInputException($"--nodes {ClusterNodes}: the generated model has only {Shape.Layers} layers");
-        }
-
-        if (!Directory.Exists(WorkRoot))
-        {
-            throw new CopalInputException($"--work {WorkRoot}: folder not found");
-        }
-    }
-}
-
-/// <summary>One stage of the same run, timed in one process and on cluster nodes (report.json stages[].seconds).</summary>
-public sealed record ClusterStageRequest(string ModelDirectory, string WorkDirectory, int Nodes, int Samples, int SeqLen, ComputeOptions Compute, int Threads, ImportancePrecision Precision, int Rounds);
-
-/// <summary>The stage seconds of each round, one process and the cluster: the fastest of each side, and the ratio of the rounds.</summary>
-public sealed record ClusterStageTimes(IReadOnlyList<(double InProcess, double Cluster)> Rounds)
-{
-    public double InProcessSeconds => Rounds.Min(r => r.InProcess);
-
-    public double ClusterSeconds => Rounds.Min(r => r.Cluster);
-
-    public double Ratio => RoundRatio.Median(Rounds.Select(r => (r.Cluster, r.InProcess)));
-}
-
-/// <summary>
-/// The ratio of two measures timed side by side in every round: the median of the rounds' own
-/// ratios. Within a round both run under the same load from other work on a shared machine, so
-/// pairing them cancels it; dividing the fastest of one side by the fastest of the other paired
-/// one measure's quietest window with another's (a forward of 8.8 s, against 10.3 and 10.7 s in
-/// its other rounds, turned a COPAL stage of 1.49-1.74 forwards into 1.74).
-/// </summary>
-public static class RoundRatio
-{
-    public static double Median(IEnumerable<(double Numerator, double Denominator)> rounds)
-    {
-        var ratios = rounds.Select(r => r.Numerator / r.Denominator).Order().ToList();
-        if (ratios.Count == 0)
-        {
-            throw new ArgumentException("a ratio needs at least one round", nameof(rounds));
-        }
-
-        var middle = ratios.Count / 2;
-        return ratios.Count % 2 == 1 ? ratios[middle] : (ratios[middle - 1] + ratios[middle]) / 2;
-    }
-}
+namespace Copal.Coordinator.Cli.Bench;
 
 /// <summary>
 /// The measurements of `copal bench perf`. Everything that is compared is measured in the same
@@ -558,65 +448,5 @@ public sealed class PerfBench(PerfSettings settings)
         var peak = perf["peak_rss_7b_bytes"];
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : PerfCommand.Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
         return text.ToString();
-    }
-}
-
-/// <summary>Runs the `copal` executable that is running now as a child process.</summary>
-public static class ChildCopal
-{
-    /// <param name="poll">Called with the child's pid every 50 ms while it runs.</param>
-    public static void Run(IReadOnlyList<string> args, Action<int>? poll)
-    {
-        var host = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");
-        var start = new ProcessStartInfo(host)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(ChildCopal).Assembly.Location);
-        }
-
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        var stderr = new Queue<string>();
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (stderr)
-            {
-                if (e.Data != null)
-                {
-                    stderr.Enqueue(e.Data);
-                    if (stderr.Count > 20)
-                    {
-                        stderr.Dequeue();
-                    }
-                }
-            }
-        };
-        Log.Debug("Running copal {Arguments}", string.Join(' ', args));
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        while (!process.WaitForExit(50))
-        {
-            poll?.Invoke(process.Id);
-        }
-
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            lock (stderr)
-            {
-                throw new InvalidOperationException($"copal {string.Join(' ', args)} exited with {process.ExitCode}: {string.Join(" / ", stderr)}");
-            }
-        }
     }
 }

@@ -1,9 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Evaluation;
 using Copal.Model;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>Writes reports atomically, after checking up front that they can be written.</summary>
 public static class ReportWriter

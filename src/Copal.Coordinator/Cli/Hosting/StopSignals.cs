@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Serilog;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>SIGTERM and SIGINT, taken over from the runtime's default (end the process) until disposed.</summary>
 public sealed class StopSignals : IDisposable

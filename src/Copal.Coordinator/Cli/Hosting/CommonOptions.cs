@@ -4,7 +4,7 @@ using Copal.Observability;
 using Serilog.Events;
 using TorchSharp;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>Options several commands share, with their parsing rules.</summary>
 public static class CommonOptions

@@ -1,4 +1,4 @@
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>The small model and corpora shipped with Copal: the defaults of every command.</summary>
 public static class Bundled

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Copal.Cluster;
 using Copal.Coordinator.Cluster;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>Options that move a run onto cluster nodes: local node processes or an existing cluster.</summary>
 public sealed class ClusterCliOptions

@@ -1,10 +1,11 @@
 using System.CommandLine;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Data;
 using Copal.Model;
 using Copal.Runs;
 using Serilog;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>`copal resume RUN_DIR`: finishes a run from its last committed stage.</summary>
 public static class ResumeCommand

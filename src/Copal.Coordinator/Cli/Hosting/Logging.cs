@@ -3,7 +3,7 @@ using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>
 /// Serilog set-up shared by every command: stderr (so stdout stays for results), text unless

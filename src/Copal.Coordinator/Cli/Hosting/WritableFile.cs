@@ -1,4 +1,4 @@
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>The up-front check of a file a command will write (a report, the log), so that a bad path is refused before any work.</summary>
 public static class WritableFile

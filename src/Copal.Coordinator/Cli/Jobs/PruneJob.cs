@@ -1,7 +1,8 @@
 using Copal.Cluster;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Cluster;
-using Copal.Coordinator.Reporting;
 using Copal.Coordinator.Monitoring;
+using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
 using Copal.Observability;
@@ -10,17 +11,7 @@ using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
 
-namespace Copal.Coordinator.Cli;
-
-/// <summary>Where a run writes, and what to do with a run already there.</summary>
-/// <param name="Resume">Continue the run in <paramref name="OutDir"/> from its journal instead of starting one.</param>
-public sealed record JobTarget(string OutDir, bool Force, string? ReportPath, bool Resume);
-
-/// <summary>How the coordinator process is hosted around a run.</summary>
-/// <param name="Cluster">Null: the run is in this process.</param>
-/// <param name="MetricsPort">/metrics, /healthz, /readyz and /status (0: off).</param>
-/// <param name="Linger">After the run, stay up (status, metrics, cluster membership) until stopped: a StatefulSet pod does not restart a finished run.</param>
-public sealed record JobHosting(ClusterOptions? Cluster, int MetricsPort = 0, bool Linger = false);
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>One validated run: checks, output directory, progress, status, reports.</summary>
 public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)

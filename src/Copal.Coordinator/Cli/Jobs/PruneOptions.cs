@@ -1,7 +1,8 @@
 using System.CommandLine;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Pruning;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>The pruning options shared by `copal prune` and `copal bench`, and their validation.</summary>
 public sealed class PruneOptions

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
 using Spectre.Console;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>`copal plan`: which node of the pipeline owns which layers, and whether it all fits in memory.</summary>
 public static class PlanCommand

@@ -1,6 +1,6 @@
 using Serilog;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>
 /// Ends the coordinator process at once, and only once, for stops the run's blocking waits (for

@@ -4,7 +4,7 @@ using Copal.Coordinator.Monitoring;
 using Copal.Observability;
 using Spectre.Console;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>
 /// `copal status RUN_DIR` or `copal status --url http://COORDINATOR:METRICS_PORT`: which stages

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using Copal.Coordinator.Cli.Hosting;
+using Copal.Coordinator.Cli.Jobs;
 using TorchSharp;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Bench;
 
 /// <summary>
 /// `copal bench perf`: how close the engine runs to what the machine can do, measured side by

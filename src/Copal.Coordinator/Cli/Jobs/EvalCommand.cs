@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Copal.Coordinator.Cli.Hosting;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
@@ -7,7 +8,7 @@ using Copal.Tokenization;
 using Serilog;
 using Spectre.Console;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>`copal eval`: perplexity of a checkpoint on the test splits of some datasets.</summary>
 public static class EvalCommand

@@ -1,7 +1,7 @@
 using Serilog;
 using Spectre.Console;
 
-namespace Copal.Coordinator.Cli;
+namespace Copal.Coordinator.Cli.Hosting;
 
 /// <summary>
 /// Shows <see cref="WorkProgress"/> as Spectre.Console bars on a terminal, or as log lines when
