@@ -2,7 +2,6 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
-using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;
@@ -30,15 +29,18 @@ public sealed class ClusterSession : IDisposable
     private readonly IActorRef coordinator;
     private readonly LocalNodes? localNodes;
     private readonly ClusterOptions options;
+    private readonly Action stoppedOnItsOwn;
     private long epochs;
     private int unreachableEvents;
     private volatile IReadOnlyList<NodeStatus> assigned = [];
     private volatile bool up;
     private volatile bool closing;
 
-    public ClusterSession(ClusterOptions options)
+    /// <param name="stoppedOnItsOwn">Called once this member has stopped without being closed (see <see cref="Stopped"/>): the run cannot go on.</param>
+    public ClusterSession(ClusterOptions options, Action stoppedOnItsOwn)
     {
         this.options = options;
+        this.stoppedOnItsOwn = stoppedOnItsOwn;
         var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator));
         system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
@@ -128,7 +130,7 @@ public sealed class ClusterSession : IDisposable
         }
 
         Log.Error("This coordinator's cluster member has stopped (no seed answered within {Variable:l}, or the cluster downed it); the run stops here and `copal resume` continues it", EnvironmentVariables.JoinTimeout);
-        ProcessStop.Exit(1);
+        stoppedOnItsOwn();
     }
 
     public void Dispose()

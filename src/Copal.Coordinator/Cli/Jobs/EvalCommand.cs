@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Copal.Coordinator.Cli.Hosting;
+using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Evaluation;
 using Copal.Model;
@@ -70,8 +71,8 @@ public static class EvalCommand
                 ["seqlen"] = length,
                 ["dtype"] = compute.DType.ToString(),
                 ["eval_windows"] = evalWindows,
-                ["perplexity"] = ReportWriter.ByDataset(results, r => r.Perplexity),
-                ["tokens"] = ReportWriter.ByDataset(results, r => r.Tokens),
+                ["perplexity"] = ReportJson.ByDataset(results, r => r.Perplexity),
+                ["tokens"] = ReportJson.ByDataset(results, r => r.Tokens),
             };
             ReportWriter.WriteJson(reportPath, json);
             Log.Information("Report written to {Report}", reportPath);

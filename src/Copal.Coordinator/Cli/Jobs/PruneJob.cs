@@ -30,7 +30,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
             int code;
             using (StopSignals.ExitDuringRun(target.OutDir))
             {
-                code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!), status);
+                code = Run(datasets, target, hosting.Cluster, () => session ??= new ClusterSession(hosting.Cluster!, () => ProcessStop.Exit(1)), status);
             }
 
             status.Finished = true;

@@ -1,11 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Copal.Coordinator.Cli.Bench;
-using Copal.Coordinator.Cli.Jobs;
+using Copal.Coordinator.Reporting;
 using Copal.Pruning;
 
-namespace Copal.Coordinator.Reporting;
+namespace Copal.Coordinator.Cli.Bench;
 
 /// <summary>The report of a bench: JSON, Markdown, the comparison table and PNG charts.</summary>
 public static class BenchReport
@@ -21,7 +20,7 @@ public static class BenchReport
             ["methods"] = Strings(bench.Combinations.Select(c => PruneReport.MethodName(c.Settings.Method)).Distinct()),
             ["strategies"] = Strings(bench.Combinations.Select(c => StrategyName(c.Settings)).Distinct()),
             ["orders"] = bench.Combinations[0].Runs.Count,
-            ["dense_perplexity"] = ReportWriter.ByDataset(bench.Dense, r => r.Perplexity),
+            ["dense_perplexity"] = ReportJson.ByDataset(bench.Dense, r => r.Perplexity),
             ["combinations"] = new JsonArray(bench.Combinations.Select(c => (JsonNode?)new JsonObject
             {
                 ["method"] = PruneReport.MethodName(c.Settings.Method),
