@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using Copal.Coordinator.Reporting;
+using Copal.Pruning;
 using Serilog;
 
 namespace Copal.Coordinator.Cli.Bench;
@@ -6,6 +9,15 @@ namespace Copal.Coordinator.Cli.Bench;
 /// <summary>Runs the `copal` executable that is running now as a child process.</summary>
 public static class ChildCopal
 {
+    /// <summary>A `copal prune` of one stage of <see cref="PerfSettings.Dataset"/> with one evaluation window, as every child run of `copal bench perf` starts; the caller adds the rest.</summary>
+    public static List<string> PruneArguments(string modelDir, PruningMethod method, int samples, int seqLen, ComputeOptions compute, int threads) =>
+    [
+        "prune", "--model", modelDir, "--datasets", PerfSettings.Dataset, "--method", PruneReport.MethodName(method),
+        "--samples", samples.ToString(CultureInfo.InvariantCulture), "--seqlen", seqLen.ToString(CultureInfo.InvariantCulture),
+        "--eval-windows", "1", "--batch-size", compute.BatchSize.ToString(CultureInfo.InvariantCulture),
+        "--threads", threads.ToString(CultureInfo.InvariantCulture), "--dtype", PerfCommand.DTypeName(compute.DType),
+    ];
+
     /// <param name="poll">Called with the child's pid every 50 ms while it runs.</param>
     public static void Run(IReadOnlyList<string> args, Action<int>? poll)
     {

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Cli.Jobs;
 using TorchSharp;
@@ -60,7 +59,7 @@ public static class PerfCommand
             var reportPath = result.GetValue(report);
             ReportWriter.CheckWritable(reportPath);
             var perf = new PerfBench(settings).Run();
-            Console.Write(PerfBench.Table(perf));
+            Console.Write(PerfTable.Markdown(perf));
             if (reportPath != null)
             {
                 ReportWriter.WriteJson(reportPath, perf);
@@ -73,6 +72,4 @@ public static class PerfCommand
     }
 
     public static string DTypeName(torch.ScalarType dtype) => dtype == torch.ScalarType.BFloat16 ? "bfloat16" : "float32";
-
-    public static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -5,6 +5,9 @@ namespace Copal.Coordinator.Cli.Bench;
 /// <summary>What `copal bench perf` measures, and on what.</summary>
 public sealed record PerfSettings
 {
+    /// <summary>The bundled dataset every measured stage calibrates on.</summary>
+    public const string Dataset = "fiction";
+
     public const int DefaultSamples = 32;
     public const int DefaultSeqLen = 256;
 
@@ -50,6 +53,9 @@ public sealed record PerfSettings
     public int SeqLen7B { get; init; } = 64;
 
     public required string WorkRoot { get; init; }
+
+    /// <summary>Tokens of one measured forward or stage: samples x L.</summary>
+    public long Tokens => (long)Samples * SeqLen;
 
     /// <summary>The generated model's positions: exactly the sequence length.</summary>
     public ModelShape ModelShape => Shape with { Positions = SeqLen };

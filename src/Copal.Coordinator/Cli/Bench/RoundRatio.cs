@@ -3,9 +3,8 @@ namespace Copal.Coordinator.Cli.Bench;
 /// <summary>
 /// The ratio of two measures timed side by side in every round: the median of the rounds' own
 /// ratios. Within a round both run under the same load from other work on a shared machine, so
-/// pairing them cancels it; dividing the fastest of one side by the fastest of the other paired
-/// one measure's quietest window with another's (a forward of 8.8 s, against 10.3 and 10.7 s in
-/// its other rounds, turned a COPAL stage of 1.49-1.74 forwards into 1.74).
+/// pairing them cancels it; dividing the fastest of one side by the fastest of the other would
+/// pair one measure's quietest window with another's busier one.
 /// </summary>
 public static class RoundRatio
 {
