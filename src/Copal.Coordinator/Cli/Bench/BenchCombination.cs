@@ -5,8 +5,6 @@ namespace Copal.Coordinator.Cli.Bench;
 /// <summary>All the orders of one method/strategy, and their aggregates.</summary>
 public sealed record BenchCombination(PruningSettings Settings, string Directory, IReadOnlyList<BenchRun> Runs)
 {
-    public string Name => BenchJob.CombinationName(Settings);
-
     public OverOrders AveragePerplexity => OverOrders.Of(Runs.Select(r => r.AveragePerplexity));
 
     public OverOrders BwtMean => OverOrders.Of(Runs.Select(r => r.BwtMean));
