@@ -95,20 +95,7 @@ public sealed class ClusterSession : IDisposable
         Log.Information("Waiting for {Count} nodes", count);
         var request = first ? new WaitForNodes(count, wait) : new WaitForNodes(count, wait, Minimum: 1);
         var nodes = Blocking.Wait(() => coordinator.Ask<NodesAvailable>(request, wait + TimeSpan.FromSeconds(5))).Nodes;
-        var planRequest = new PlanRequest
-        {
-            Config = model.Config,
-            ModelName = Path.GetFileName(Path.GetFullPath(model.Directory)),
-            WeightDType = model.Weights.Entry(TensorNames.Embedding).DType,
-            Method = settings.Method,
-            Propagation = settings.Propagation,
-            Samples = settings.Samples,
-            SeqLen = settings.SeqLen,
-            MicroBatch = compute.BatchSize,
-            InFlight = options.Limits.InFlight,
-            ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
-        };
-        var plan = LayerPlanner.Plan(planRequest, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
+        var plan = LayerPlanner.Plan(PlanRequestFactory.ForRun(model, settings, compute, options.Limits.InFlight), nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
         assigned = plan.Shards.Select(shard =>
         {
             var registration = nodes.Single(n => n.NodeId == shard.NodeId).Registration;

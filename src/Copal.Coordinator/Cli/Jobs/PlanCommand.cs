@@ -2,10 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Copal.Coordinator.Cli.Hosting;
+using Copal.Coordinator.Cluster;
 using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
 using Spectre.Console;
+using static TorchSharp.torch;
 
 namespace Copal.Coordinator.Cli.Jobs;
 
@@ -33,7 +35,7 @@ public static class PlanCommand
         };
         command.SetAction(result =>
         {
-            var (name, config, dtype) = Source(result.GetValue(model), result.GetValue(preset));
+            var source = Source(result.GetValue(model), result.GetValue(preset));
             var count = result.GetValue(nodes);
             if (count < 1)
             {
@@ -47,24 +49,20 @@ public static class PlanCommand
             }
 
             var pruningMethod = PruneOptions.ParseMethod(result.GetValue(method)!);
-            var request = new PlanRequest
-            {
-                Config = config,
-                ModelName = name,
-                WeightDType = dtype,
-                Method = pruningMethod,
-                Propagation = ParsePropagation(result.GetValue(propagate), pruningMethod),
-                Samples = result.GetValue(samples),
-                SeqLen = Evaluation.ModelEvaluator.ResolveSeqLen(config, result.GetValue(seqLen)),
-                MicroBatch = result.GetValue(microBatch),
-                InFlight = result.GetValue(inFlight),
-                ActivationBytes = result.GetValue(activation) switch
+            var request = PlanRequestFactory.Create(
+                source,
+                pruningMethod,
+                ParsePropagation(result.GetValue(propagate), pruningMethod),
+                result.GetValue(samples),
+                Evaluation.ModelEvaluator.ResolveSeqLen(source.Config, result.GetValue(seqLen)),
+                result.GetValue(microBatch),
+                result.GetValue(inFlight),
+                result.GetValue(activation) switch
                 {
-                    "bfloat16" or "bf16" => 2,
-                    "float32" or "fp32" => 4,
+                    "bfloat16" or "bf16" => ScalarType.BFloat16,
+                    "float32" or "fp32" => ScalarType.Float32,
                     var other => throw new CopalInputException($"--activation-dtype must be bfloat16 or float32, got '{other}'"),
-                },
-            };
+                });
             var capacities = Capacities(count, result.GetValue(memory)!);
             var reportPath = result.GetValue(report);
             ReportWriter.CheckWritable(reportPath);
@@ -81,8 +79,8 @@ public static class PlanCommand
         return command;
     }
 
-    /// <summary>The model to plan for: a checkpoint's config and weight dtype, or a preset.</summary>
-    private static (string Name, LlamaConfig Config, StorageType DType) Source(string? modelDir, string? presetName)
+    /// <summary>The model to plan for: a checkpoint or a preset.</summary>
+    private static PlannedModel Source(string? modelDir, string? presetName)
     {
         if (modelDir != null && presetName != null)
         {
@@ -91,7 +89,7 @@ public static class PlanCommand
 
         if (presetName != null)
         {
-            return (presetName.ToLowerInvariant(), ModelPresets.Get(presetName), ModelPresets.WeightDType);
+            return new PlannedModel(presetName.ToLowerInvariant(), ModelPresets.Get(presetName), ModelPresets.WeightDType);
         }
 
         if (modelDir == null)
@@ -100,9 +98,7 @@ public static class PlanCommand
         }
 
         using var llama = LlamaModel.Open(modelDir);
-        var dtype = llama.Weights.Entry(TensorNames.Linear(0, LlamaLinear.Q)).DType;
-        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)));
-        return (name, llama.Config, dtype);
+        return PlannedModel.Of(llama);
     }
 
     private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
