@@ -52,7 +52,7 @@ public static class PlanCommand
             var request = PlanRequestFactory.Create(
                 source,
                 pruningMethod,
-                ParsePropagation(result.GetValue(propagate), pruningMethod),
+                PruneOptions.ParsePropagation(result.GetValue(propagate), pruningMethod),
                 result.GetValue(samples),
                 Evaluation.ModelEvaluator.ResolveSeqLen(source.Config, result.GetValue(seqLen)),
                 result.GetValue(microBatch),
@@ -100,14 +100,6 @@ public static class PlanCommand
         using var llama = LlamaModel.Open(modelDir);
         return PlannedModel.Of(llama);
     }
-
-    private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
-    {
-        null => PruningSettings.DefaultPropagation(method),
-        "dense" => Propagation.Dense,
-        "pruned" => Propagation.Pruned,
-        _ => throw new CopalInputException($"--propagate must be dense or pruned, got '{text}'"),
-    };
 
     /// <summary>node-0..node-(N-1), with one --memory for all or one per node.</summary>
     private static List<NodeCapacity> Capacities(int count, string memory)

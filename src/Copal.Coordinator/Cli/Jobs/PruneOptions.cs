@@ -87,7 +87,7 @@ public sealed class PruneOptions
         return settings;
     }
 
-    private static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
+    public static Propagation ParsePropagation(string? text, PruningMethod method) => text switch
     {
         null => PruningSettings.DefaultPropagation(method),
         "dense" => Propagation.Dense,
