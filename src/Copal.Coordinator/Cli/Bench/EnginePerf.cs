@@ -82,6 +82,8 @@ public sealed class EnginePerf(PerfSettings settings)
         try
         {
             using var pipeline = new LocalPipeline(model, stage, compute);
+            // PhaseClock (Copal.Shared) records the engine's phase times only into this exported
+            // counter, so the stage's are read back as its growth until it hands them to its caller.
             var phasesBefore = CopalMetrics.Phases.Select(p => CopalMetrics.PhaseSeconds.WithLabels(p).Value).ToList();
             var clock = Stopwatch.StartNew();
             pipeline.BeginStage(new StageAssignment(1, 1, PerfSettings.Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));

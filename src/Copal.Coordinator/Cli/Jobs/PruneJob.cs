@@ -1,11 +1,10 @@
-using Copal.Cluster;
 using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Cluster;
-using Copal.Coordinator.Monitoring;
 using Copal.Coordinator.Reporting;
 using Copal.Data;
 using Copal.Model;
 using Copal.Observability;
+using Copal.Pipeline;
 using Copal.Pruning;
 using Copal.Runs;
 using Copal.Tokenization;
@@ -52,13 +51,19 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         var tokenizer = SentencePieceTokenizer.LoadInput(model.TokenizerPath);
         var pipelines = new List<ClusterPipeline>();
         var runId = LogFields.RunId!;
-        Func<Pipeline.IPruningPipeline>? factory = cluster is null ? null : () =>
+        IPruningPipeline CreatePipeline()
         {
+            if (cluster is null)
+            {
+                return new LocalPipeline(model, settings, compute);
+            }
+
             var pipeline = session().CreatePipeline(model, settings, compute, runId);
             pipelines.Add(pipeline);
             return pipeline;
-        };
-        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, factory);
+        }
+
+        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline()));
         pruner.Preflight(datasets);
         ReportWriter.CheckWritable(target.ReportPath);
         var outDir = target.OutDir;
@@ -74,7 +79,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         Log.Information("Pruning {Model}: {Method}/{Strategy} at {Sparsity} over {Datasets} into {Out}", model.Directory, settings.Method, settings.Strategy, settings.Mask.Pattern?.ToString() ?? settings.Mask.Sparsity.ToString(), datasets, outDir);
         var journal = RunJournal.Open(outDir);
         status.Started = true;
-        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress, journal: journal));
+        var run = ConsoleProgress.Run(progress => pruner.Run(datasets, outDir, progress, stageDone: status.Stage.Finished, journal: journal));
         var activity = pipelines.Count == 0 ? null : PruneReport.ClusterActivity(pipelines, session().UnreachableEvents);
         var markdown = WriteReports(reportPath, datasets, run, activity);
         Console.Write(markdown);
@@ -106,29 +111,5 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
         Log.Information("Run finished; staying up for status and metrics until stopped (--linger)");
         stop.Wait();
         Log.Information("Stopping");
-    }
-
-    /// <summary>The /status answer of this coordinator: the run directory as journaled, plus the live stage and plan.</summary>
-    private sealed class LiveRun(string directory, Func<ClusterSession?> session)
-    {
-        public volatile bool Started;
-
-        /// <summary>The run is over: a lingering coordinator is ready to serve its status, in the cluster or not.</summary>
-        public volatile bool Finished;
-
-        public string? Json()
-        {
-            if (!Started)
-            {
-                return null;
-            }
-
-            var live = session() is { } s ? s.Snapshot() : (Epoch: 0L, Nodes: (IReadOnlyList<NodeStatus>)[], Members: (IReadOnlyList<string>)[]);
-            var status = RunStatus.Read(directory, verify: false) with
-            {
-                Live = new LiveStatus((int)CopalMetrics.Stage.Value, CopalMetrics.StageProgress.Value, live.Epoch, live.Nodes, live.Members),
-            };
-            return WireJson.Serialize(status);
-        }
     }
 }
