@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Cluster;
+using Copal.Coordinator.Reporting;
 using Copal.Model;
 using Copal.Planning;
-using Copal.Pruning;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -123,7 +123,7 @@ public static class PlanCommand
     {
         var r = plan.Request;
         AnsiConsole.MarkupLine(Markup.Escape(
-            $"{r.ModelName} ({r.Config.NumHiddenLayers} layers, {r.WeightDType.Name()} weights), {MethodName(r.Method)} with {r.Propagation.ToString().ToLowerInvariant()} propagation, "
+            $"{r.ModelName} ({r.Config.NumHiddenLayers} layers, {r.WeightDType.Name()} weights), {PruneReport.MethodName(r.Method)} with {r.Propagation.ToString().ToLowerInvariant()} propagation, "
             + $"{r.Samples} samples x L={r.SeqLen}, micro-batch {r.MicroBatch}, {r.InFlight} in flight, {r.ActivationBytes}-byte activations"));
         // One unit for the whole table keeps the cells narrow: that of the largest node total.
         var largest = plan.Shards.Max(s => s.TotalBytes);
@@ -182,7 +182,7 @@ public static class PlanCommand
             ["model"] = r.ModelName,
             ["layers"] = r.Config.NumHiddenLayers,
             ["weight_dtype"] = r.WeightDType.Name(),
-            ["method"] = MethodName(r.Method),
+            ["method"] = PruneReport.MethodName(r.Method),
             ["propagation"] = r.Propagation.ToString().ToLowerInvariant(),
             ["samples"] = r.Samples,
             ["seqlen"] = r.SeqLen,
@@ -198,8 +198,6 @@ public static class PlanCommand
             ["estimate_note"] = plan.EstimateNote,
         };
     }
-
-    private static string MethodName(PruningMethod method) => method.ToString().ToLowerInvariant();
 
     private static string Percent(long part, long whole) => (100.0 * part / whole).ToString("F1", CultureInfo.InvariantCulture) + "%";
 
