@@ -1,11 +1,7 @@
 using System.Threading.Channels;
 using Akka.Actor;
-using Copal.Cluster;
 
 namespace Copal.Coordinator.Cluster;
-
-/// <summary>A node's actor stopped (process gone or downed by the split-brain resolver).</summary>
-public sealed record NodeLost(string NodeId);
 
 /// <summary>
 /// Receives the nodes' reports for a run and hands them to the run's thread through a channel;
