@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Copal;
-using Copal.Coordinator.Cli;
+using Copal.Coordinator.Cli.Bench;
+using Copal.Coordinator.Cli.Hosting;
+using Copal.Coordinator.Cli.Jobs;
 using Serilog;
 
 var logLevel = CommonOptions.LogLevel();

@@ -19,7 +19,7 @@ public class ArchitectureTests
     ];
 
     private static readonly Architecture Code = new ArchLoader()
-        .LoadAssemblies(typeof(PhaseClock).Assembly, typeof(Coordinator.Cli.CommonOptions).Assembly)
+        .LoadAssemblies(typeof(PhaseClock).Assembly, typeof(Coordinator.Cli.Hosting.CommonOptions).Assembly)
         .Build();
 
     /// <summary>Namespace to namespace, with one type-to-type example of each edge.</summary>

@@ -154,7 +154,7 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
         Assert.Equal($"$({EnvironmentVariables.RunDir})", args[args.IndexOf("--out") + 1]);
 
         // The options these arguments name exist.
-        var prune = Coordinator.Cli.PruneCommand.Create();
+        var prune = Coordinator.Cli.Jobs.PruneCommand.Create();
         foreach (var option in args.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
         {
             Assert.Contains(prune.Options, o => o.Name == option);

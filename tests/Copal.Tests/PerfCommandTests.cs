@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Copal.Coordinator.Cli;
+using Copal.Coordinator.Cli.Bench;
 using Xunit;
 
 namespace Copal.Tests;

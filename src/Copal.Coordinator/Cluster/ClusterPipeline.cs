@@ -14,14 +14,6 @@ using static TorchSharp.torch;
 
 namespace Copal.Coordinator.Cluster;
 
-/// <summary>Timing and flow limits of a cluster run.</summary>
-/// <param name="NodeTimeout">How long any wait for a node may take before the run fails with a clear error.</param>
-/// <param name="InFlight">Micro-batches sent but not yet through the last node (the back-pressure window).</param>
-public sealed record ClusterLimits(TimeSpan NodeTimeout, int InFlight);
-
-/// <summary>Which run a pipeline serves (nodes tag their log events with it) and its epoch: one per pipeline built, so late frames of an abandoned one are recognised.</summary>
-public sealed record PipelineRun(string RunId, long Epoch);
-
 /// <summary>
 /// The pipeline over cluster nodes, seen from the coordinator: control messages go through
 /// Akka, activations through the TCP data path into the first node, and results come back
@@ -252,6 +244,3 @@ public sealed class ClusterPipeline : IPruningPipeline
         inboxActor.Tell(PoisonPill.Instance);
     }
 }
-
-/// <summary>A cluster run cannot go on (a node failed, was lost, or did not answer in time).</summary>
-public sealed class ClusterRunException(string message) : PipelineFailedException(message);

@@ -2,7 +2,6 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Copal.Cluster;
-using Copal.Coordinator.Cli;
 using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;
@@ -10,15 +9,6 @@ using Copal.Pruning;
 using Serilog;
 
 namespace Copal.Coordinator.Cluster;
-
-/// <summary>How this coordinator process takes part in a cluster.</summary>
-/// <param name="LocalNodes">Node processes to start on 127.0.0.1 (local mode), 0 in cluster mode.</param>
-/// <param name="NodeThreads">Torch threads of each local node.</param>
-/// <param name="NodeAloneThreads">Torch threads of a local node while no other has work (<see cref="Pipeline.PipelineOccupancy"/>).</param>
-/// <param name="Seeds">Seed addresses to join (cluster mode); empty: this process is the seed.</param>
-/// <param name="PublicHost">Address other members use to reach this process (default: Host).</param>
-/// <param name="ReplaceTimeout">After a node is lost: how long to wait for a replacement before planning over the nodes left (default 30 s).</param>
-public sealed record ClusterOptions(int LocalNodes, IReadOnlyList<string> Seeds, int MinNodes, string Host, int Port, string NodeMemory, int NodeThreads, int NodeAloneThreads, ClusterLimits Limits, string? PublicHost = null, TimeSpan? ReplaceTimeout = null);
 
 /// <summary>
 /// This process as the cluster's coordinator member: its ActorSystem, the coordinator singleton
@@ -30,15 +20,18 @@ public sealed class ClusterSession : IDisposable
     private readonly IActorRef coordinator;
     private readonly LocalNodes? localNodes;
     private readonly ClusterOptions options;
+    private readonly Action stoppedOnItsOwn;
     private long epochs;
     private int unreachableEvents;
     private volatile IReadOnlyList<NodeStatus> assigned = [];
     private volatile bool up;
     private volatile bool closing;
 
-    public ClusterSession(ClusterOptions options)
+    /// <param name="stoppedOnItsOwn">Called once this member has stopped without being closed (see <see cref="Stopped"/>): the run cannot go on.</param>
+    public ClusterSession(ClusterOptions options, Action stoppedOnItsOwn)
     {
         this.options = options;
+        this.stoppedOnItsOwn = stoppedOnItsOwn;
         var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator));
         system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
@@ -93,20 +86,7 @@ public sealed class ClusterSession : IDisposable
         Log.Information("Waiting for {Count} nodes", count);
         var request = first ? new WaitForNodes(count, wait) : new WaitForNodes(count, wait, Minimum: 1);
         var nodes = Blocking.Wait(() => coordinator.Ask<NodesAvailable>(request, wait + TimeSpan.FromSeconds(5))).Nodes;
-        var planRequest = new PlanRequest
-        {
-            Config = model.Config,
-            ModelName = Path.GetFileName(Path.GetFullPath(model.Directory)),
-            WeightDType = model.Weights.Entry(TensorNames.Embedding).DType,
-            Method = settings.Method,
-            Propagation = settings.Propagation,
-            Samples = settings.Samples,
-            SeqLen = settings.SeqLen,
-            MicroBatch = compute.BatchSize,
-            InFlight = options.Limits.InFlight,
-            ActivationBytes = compute.DType == TorchSharp.torch.ScalarType.Float32 ? 4 : 2,
-        };
-        var plan = LayerPlanner.Plan(planRequest, nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
+        var plan = LayerPlanner.Plan(PlanRequestFactory.ForRun(model, settings, compute, options.Limits.InFlight), nodes.Select(n => new NodeCapacity(n.NodeId, n.Registration.MemoryBytes)).ToList());
         assigned = plan.Shards.Select(shard =>
         {
             var registration = nodes.Single(n => n.NodeId == shard.NodeId).Registration;
@@ -128,7 +108,7 @@ public sealed class ClusterSession : IDisposable
         }
 
         Log.Error("This coordinator's cluster member has stopped (no seed answered within {Variable:l}, or the cluster downed it); the run stops here and `copal resume` continues it", EnvironmentVariables.JoinTimeout);
-        ProcessStop.Exit(1);
+        stoppedOnItsOwn();
     }
 
     public void Dispose()
@@ -139,15 +119,4 @@ public sealed class ClusterSession : IDisposable
         system.Dispose();
         localNodes?.Dispose();
     }
-}
-
-/// <summary>Counts UnreachableMember events.</summary>
-internal sealed class UnreachableCounter : ReceiveActor
-{
-    public UnreachableCounter(Action seen) =>
-        Receive<ClusterEvent.UnreachableMember>(e =>
-        {
-            Log.Warning("Member {Member} is unreachable", e.Member.Address);
-            seen();
-        });
 }

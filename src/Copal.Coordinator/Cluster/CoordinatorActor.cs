@@ -5,15 +5,6 @@ using Serilog;
 namespace Copal.Coordinator.Cluster;
 
 /// <summary>
-/// Asks the coordinator for <paramref name="Count"/> nodes, waiting up to <paramref name="Timeout"/>;
-/// then, if at least <paramref name="Minimum"/> are there, it answers with those (a re-plan over
-/// the nodes that are left), else it fails.
-/// </summary>
-public sealed record WaitForNodes(int Count, TimeSpan Timeout, int Minimum = int.MaxValue);
-
-public sealed record NodesAvailable(IReadOnlyList<RegisteredNode> Nodes);
-
-/// <summary>
 /// The coordinator singleton's membership side: it keeps the registry of GPU nodes (their
 /// capacity and data endpoint), watches them, and answers requests for enough nodes to run.
 /// </summary>

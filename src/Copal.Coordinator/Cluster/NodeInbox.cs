@@ -3,9 +3,6 @@ using Akka.Actor;
 
 namespace Copal.Coordinator.Cluster;
 
-/// <summary>A node's actor stopped (process gone or downed by the split-brain resolver).</summary>
-public sealed record NodeLost(string NodeId);
-
 /// <summary>
 /// Receives the nodes' reports for a run and hands them to the run's thread through a channel;
 /// it also watches the nodes so a lost one surfaces as <see cref="NodeLost"/>.

@@ -3,15 +3,6 @@ using Copal.Stages;
 
 namespace Copal.Coordinator.Monitoring;
 
-/// <summary>One stage of a run as the journal and its manifest tell it.</summary>
-public sealed record StageStatus(int Stage, string Dataset, string State, IReadOnlyList<string> Shards);
-
-/// <summary>A node of the live pipeline and the layers it holds.</summary>
-public sealed record NodeStatus(string NodeId, string DataEndpoint, int FirstLayer, int LastLayer, long MemoryBytes, string Device);
-
-/// <summary>What only a running coordinator knows: the stage in progress, the plan over the nodes, the members.</summary>
-public sealed record LiveStatus(int Stage, double StageProgress, long Epoch, IReadOnlyList<NodeStatus> Nodes, IReadOnlyList<string> Members);
-
 /// <summary>The state of a run: from its directory, plus the live part when a coordinator answers.</summary>
 public sealed record RunStatus(
     string RunDirectory,

@@ -22,7 +22,7 @@ public static class PruneReport
             ["group"] = GroupName(s.Mask),
             ["propagate"] = s.Propagation.ToString().ToLowerInvariant(),
             ["datasets"] = new JsonArray(datasets.Select(d => (JsonNode?)d).ToArray()),
-            ["dense_perplexity"] = Cli.ReportWriter.ByDataset(run.Dense, r => r.Perplexity),
+            ["dense_perplexity"] = ReportJson.ByDataset(run.Dense, r => r.Perplexity),
             ["perplexity"] = new JsonArray(p.Select(row => (JsonNode?)new JsonArray(row.Select(v => (JsonNode?)v).ToArray())).ToArray()),
             ["bwt_mean"] = ContinualMetrics.BwtMean(p),
             ["bwt_max"] = ContinualMetrics.BwtMax(p),

@@ -70,7 +70,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
     /// these datasets already measured with the same length, windows and compute options (in any
     /// order), so it is not evaluated again.
     /// </summary>
-    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
+    public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
     {
         var dense = knownDense is null
             ? journal?.Last(JournalEntry.DenseEvaluated, 0)?.Perplexity?.ToList() ?? Evaluate(null, datasets, progress)
@@ -113,6 +113,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
 
             Log.Information("Stage {Stage} ({Dataset}) done in {Seconds:F1}s: perplexity {Perplexity}", index, dataset, stage.Seconds, stage.Perplexity.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));
             stages.Add(stage);
+            stageDone?.Invoke(stage);
         }
 
         journal?.Append(new JournalEntry(JournalEntry.RunCompleted, datasets.Count));

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Copal.Coordinator.Reporting;
+using Copal.Pruning;
+using Serilog;
+
+namespace Copal.Coordinator.Cli.Bench;
+
+/// <summary>The cluster part of `copal bench perf`: the same stage in one process and on node processes.</summary>
+public static class ClusterStagePerf
+{
+    /// <summary>
+    /// Times one copal stage in one process and on N node processes: `copal prune --nodes 0` and
+    /// `--nodes N` as child processes, side by side for <see cref="ClusterStageRequest.Rounds"/>
+    /// rounds (each side first in turn).
+    /// </summary>
+    public static ClusterStageTimes Measure(ClusterStageRequest request)
+    {
+        double StageSeconds(int nodes)
+        {
+            var outDir = Path.Combine(request.WorkDirectory, $"nodes-{nodes}");
+            var reportPath = Path.Combine(outDir, "report.json");
+            ChildCopal.Run(
+                [
+                    .. ChildCopal.PruneArguments(request.ModelDirectory, PruningMethod.Copal, request.Samples, request.SeqLen, request.Compute, request.Threads),
+                    "--importance-precision", PruneReport.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
+                ],
+                null);
+            var report = JsonNode.Parse(File.ReadAllText(reportPath))!;
+            var seconds = report["stages"]!.AsArray().Sum(s => s!["seconds"]!.GetValue<double>());
+            if (report["cluster"]?["node_activity"] is JsonArray activity)
+            {
+                // Where a cluster stage loses against one process: nodes waiting for input (pipeline fill/drain, imbalance).
+                foreach (var node in activity)
+                {
+                    Log.Information("  {Node}: busy {Busy:F2}s, idle {Idle:F2}s", node!["node"]!.GetValue<string>(), node["busy_seconds"]!.GetValue<double>(), node["idle_seconds"]!.GetValue<double>());
+                }
+            }
+
+            Directory.Delete(outDir, recursive: true);
+            return seconds;
+        }
+
+        var rounds = new List<(double, double)>();
+        for (var round = 1; round <= request.Rounds; round++)
+        {
+            // Which side runs first alternates, so a machine slowing down or speeding up over the
+            // rounds does not favour either.
+            double i, c;
+            if (round % 2 == 1)
+            {
+                (i, c) = (StageSeconds(0), StageSeconds(request.Nodes));
+            }
+            else
+            {
+                (c, i) = (StageSeconds(request.Nodes), StageSeconds(0));
+            }
+
+            Log.Information("Cluster round {Round}: in-process stage {InProcess:F2}s, {Nodes} nodes {Cluster:F2}s", round, i, request.Nodes, c);
+            rounds.Add((i, c));
+        }
+
+        return new ClusterStageTimes(rounds);
+    }
+}

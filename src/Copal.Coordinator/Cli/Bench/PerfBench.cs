@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using Copal.Coordinator.Reporting;
+using Copal.Model;
+using Serilog;
+
+namespace Copal.Coordinator.Cli.Bench;
+
+/// <summary>
+/// The measurements of `copal bench perf` on a generated checkpoint, and their report. Everything
+/// that is compared is measured in the same run, side by side in every round; rates are the
+/// fastest round's, ratios the median of the rounds' (<see cref="RoundRatio"/>), so they stay
+/// meaningful on a machine busy with other work.
+/// </summary>
+public sealed class PerfBench(PerfSettings settings)
+{
+    public JsonObject Run()
+    {
+        var root = Path.Combine(settings.WorkRoot, $"copal-perf-{Environment.ProcessId}-{DateTime.UtcNow:yyyyMMddHHmmss}");
+        Directory.CreateDirectory(root);
+        try
+        {
+            return Measure(root);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private JsonObject Measure(string root)
+    {
+        var shape = settings.ModelShape;
+        var modelDir = Path.Combine(root, "model");
+        // Stored in BF16, as released LLaMA checkpoints are; the compute dtype is --dtype.
+        Log.Information("Generating a random LLaMA checkpoint ({Shape}, BF16) in {Directory}", shape, modelDir);
+        RandomCheckpoint.Write(modelDir, shape, StorageType.BF16);
+
+        var json = new JsonObject
+        {
+            ["model"] = new JsonObject
+            {
+                ["hidden"] = shape.Hidden,
+                ["intermediate"] = shape.Intermediate,
+                ["layers"] = shape.Layers,
+                ["heads"] = shape.Heads,
+                ["vocab"] = shape.Vocab,
+                ["parameters"] = shape.Parameters,
+            },
+            ["samples"] = settings.Samples,
+            ["seqlen"] = settings.SeqLen,
+            ["tokens"] = settings.Tokens,
+            ["batch_size"] = settings.Compute.BatchSize,
+            ["threads"] = settings.Threads,
+            ["dtype"] = PerfCommand.DTypeName(settings.Compute.DType),
+            ["importance_precision"] = PruneReport.PrecisionName(settings.ImportancePrecision),
+            ["repeat"] = settings.Repeat,
+        };
+        new EnginePerf(settings).Measure(modelDir, root).WriteTo(json);
+
+        var cluster = settings.ClusterNodes > 0 ? ClusterStage(modelDir, root) : null;
+        json["cluster"] = cluster is null ? null : new JsonObject
+        {
+            ["nodes"] = settings.ClusterNodes,
+            ["samples"] = settings.ClusterSamples,
+            ["inprocess_stage_seconds"] = cluster.InProcessSeconds,
+            ["cluster_stage_seconds"] = cluster.ClusterSeconds,
+            ["rounds"] = new JsonArray(cluster.Rounds.Select(r => (JsonNode)new JsonObject { ["inprocess_stage_seconds"] = r.InProcess, ["cluster_stage_seconds"] = r.Cluster }).ToArray()),
+        };
+        json["cluster_over_inprocess"] = cluster?.Ratio;
+
+        Directory.Delete(modelDir, recursive: true);
+        var (peak, big) = settings.Run7B ? new PeakMemory7B(settings).Measure(root) : (null, new JsonObject { ["skipped"] = "--skip-7b" });
+        json["peak_rss_7b_bytes"] = peak;
+        json["llama_7b"] = big;
+        json["targets"] = new JsonObject
+        {
+            ["copal_stage_over_forward"] = 1.8,
+            ["wanda_stage_over_forward"] = 1.2,
+            ["importance_gemm_efficiency"] = 0.7,
+            ["cluster_over_inprocess"] = 1.15,
+            ["peak_rss_7b_bytes"] = 3e9,
+        };
+        return json;
+    }
+
+    private ClusterStageTimes ClusterStage(string modelDir, string root)
+    {
+        var request = new ClusterStageRequest(modelDir, Path.Combine(root, "cluster"), settings.ClusterNodes, settings.ClusterSamples, settings.SeqLen, settings.Compute, settings.Threads, settings.ImportancePrecision, settings.Repeat);
+        Directory.CreateDirectory(request.WorkDirectory);
+        Log.Information("Timing a copal stage in one process and on {Nodes} node processes", settings.ClusterNodes);
+        if (settings.Shape.Layers % settings.ClusterNodes != 0)
+        {
+            Log.Warning("{Layers} layers do not split evenly over {Nodes} nodes: the node with the most sets the pace, so the ratio measures that imbalance too", settings.Shape.Layers, settings.ClusterNodes);
+        }
+
+        return ClusterStagePerf.Measure(request);
+    }
+}

@@ -1,0 +1,85 @@
+using Copal.Pruning;
+
+namespace Copal.Coordinator.Cli.Bench;
+
+/// <summary>What `copal bench perf` measures, and on what.</summary>
+public sealed record PerfSettings
+{
+    /// <summary>The bundled dataset every measured stage calibrates on.</summary>
+    public const string Dataset = "fiction";
+
+    public const int DefaultSamples = 32;
+    public const int DefaultSeqLen = 256;
+
+    /// <summary>
+    /// Big enough that the linears dominate (compute-bound), small enough to generate in seconds;
+    /// 6 layers so the 3 nodes of the cluster comparison hold 2 each, as a real model's layers
+    /// split evenly (with 4, the node holding 2 of them would set the pace for all).
+    /// </summary>
+    public static ModelShape DefaultShape { get; } = new(1024, 2816, 6, 16, 4096, 0);
+
+    public required ModelShape Shape { get; init; }
+
+    public required int Samples { get; init; }
+
+    public required int SeqLen { get; init; }
+
+    public required ComputeOptions Compute { get; init; }
+
+    public required int Threads { get; init; }
+
+    public ImportancePrecision ImportancePrecision { get; init; }
+
+    public int Repeat { get; init; } = 3;
+
+    /// <summary>Node processes of the cluster comparison; 0 skips it.</summary>
+    public int ClusterNodes { get; init; } = 3;
+
+    /// <summary>
+    /// Calibration samples of the cluster comparison: the protocol's default, as a real stage has.
+    /// With few micro-batches a pipeline of N nodes spends most of a stage filling and draining.
+    /// </summary>
+    public int ClusterSamples { get; init; } = DefaultClusterSamples;
+
+    public const int DefaultClusterSamples = 128;
+
+    public bool Run7B { get; init; } = true;
+
+    public PruningMethod Method7B { get; init; } = PruningMethod.Wanda;
+
+    /// <summary>Samples and length of the 7B-shaped run: memory, not speed, is measured there.</summary>
+    public int Samples7B { get; init; } = 2;
+
+    public int SeqLen7B { get; init; } = 64;
+
+    public required string WorkRoot { get; init; }
+
+    /// <summary>Tokens of one measured forward or stage: samples x L.</summary>
+    public long Tokens => (long)Samples * SeqLen;
+
+    /// <summary>The generated model's positions: exactly the sequence length.</summary>
+    public ModelShape ModelShape => Shape with { Positions = SeqLen };
+
+    public void Validate()
+    {
+        if (Samples < 1 || SeqLen < 2 || Repeat < 1 || ClusterNodes < 0 || ClusterSamples < 1)
+        {
+            throw new CopalInputException("--samples, --cluster-samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
+        }
+
+        if (Shape.Hidden < 2 || Shape.Intermediate < 1 || Shape.Layers < 1 || Shape.Heads < 1)
+        {
+            throw new CopalInputException("--hidden, --intermediate, --layers and --heads must be positive");
+        }
+
+        if (ClusterNodes > Shape.Layers)
+        {
+            throw new CopalInputException($"--nodes {ClusterNodes}: the generated model has only {Shape.Layers} layers");
+        }
+
+        if (!Directory.Exists(WorkRoot))
+        {
+            throw new CopalInputException($"--work {WorkRoot}: folder not found");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Copal.Coordinator.Cli.Bench;
+
+/// <summary>The table `copal bench perf` prints: each measure of its report against its target.</summary>
+public static class PerfTable
+{
+    public static string Markdown(JsonObject perf)
+    {
+        string Value(string key, string unit = "")
+        {
+            var node = perf[key];
+            return node is null ? "skipped" : Format(node.GetValue<double>()) + unit;
+        }
+
+        // Each round's own ratio, in the order of the rounds: the spread is part of the figure.
+        static string Rounds(JsonNode? rounds, string numerator, string denominator) => rounds is JsonArray all
+            ? "; median of rounds " + string.Join(", ", all.Select(r => Format(r![numerator]!.GetValue<double>() / r[denominator]!.GetValue<double>())))
+            : "";
+
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"| measure | value |");
+        text.AppendLine("|---|---|");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| dense forward | {Value("forward_tokens_per_s")} tokens/s, {Value("forward_gflops")} GFLOP/s |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| plain matmul, same shapes | {Value("matmul_gflops")} GFLOP/s |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| forward / matmul | {Value("forward_over_matmul")} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| copal stage / dense forward | {Value("copal_stage_over_forward")} (target <= 1.8{Rounds(perf["rounds"], "copal_stage_seconds", "forward_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage / dense forward | {Value("wanda_stage_over_forward")} (target <= 1.2{Rounds(perf["rounds"], "wanda_stage_seconds", "forward_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7), {perf["importance_precision"]} operands |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} (target <= 1.15{Rounds(perf["cluster"]?["rounds"], "cluster_stage_seconds", "inprocess_stage_seconds")}) |");
+        var peak = perf["peak_rss_7b_bytes"];
+        text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
+        return text.ToString();
+    }
+
+    private static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,13 @@
+namespace Copal.Coordinator.Cli.Hosting;
+
+/// <summary>The small model and corpora shipped with Copal: the defaults of every command.</summary>
+public static class Bundled
+{
+    public static string Model => Path.Combine(AppContext.BaseDirectory, "data", "models", "tiny-mix");
+
+    public static string Data => Path.Combine(AppContext.BaseDirectory, "data", "corpora");
+
+    public static readonly string[] EvalDatasets = ["fiction", "science", "speech", "news"];
+
+    public static readonly string[] PruneDatasets = ["fiction", "science", "speech"];
+}

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Copal.Coordinator.Cli.Hosting;
+using Copal.Data;
+using Copal.Model;
+using Copal.Runs;
+using Serilog;
+
+namespace Copal.Coordinator.Cli.Jobs;
+
+/// <summary>`copal resume RUN_DIR`: finishes a run from its last committed stage.</summary>
+public static class ResumeCommand
+{
+    public static Command Create()
+    {
+        var runDir = new Argument<string>("RUN_DIR") { Description = "the --out directory of the run" };
+        var report = CommonOptions.Report();
+        var clusterOptions = new ClusterCliOptions();
+        var command = new Command("resume", "Continue a run from its journal: committed, verified stages are kept, the rest recomputed") { runDir, report };
+        foreach (var o in clusterOptions.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(result =>
+        {
+            var directory = result.GetValue(runDir)!;
+            var spec = RunSpec.Load(directory);
+            TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+            using var model = LlamaModel.Open(spec.ModelDirectory);
+            spec.CheckModel(model.Config, directory);
+            Log.Information("Resuming {Run}", directory);
+            var job = new PruneJob(model, new DataDirectory(spec.DataDirectory), spec.Settings, spec.Compute);
+            var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
+            return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true), hosting);
+        });
+        return command;
+    }
+}
