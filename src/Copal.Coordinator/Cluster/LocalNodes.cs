@@ -14,8 +14,8 @@ public sealed class LocalNodes : IDisposable
     /// glibc malloc for the nodes unless GLIBC_TUNABLES is already set: one arena, blocks up to
     /// 32 MB from the heap and freed memory kept up to 256 MB. A node's compute thread otherwise
     /// allocates from 64 MB side heaps that are handed back to the kernel and faulted in again,
-    /// zeroed, for each micro-batch's activations (wanda with pruned propagation on 3 nodes: 79 s
-    /// against 82-91 s). Set before the process starts, as glibc reads it only then.
+    /// zeroed, for each micro-batch's activations (docs/performance.md). Set before the process
+    /// starts, as glibc reads it only then.
     /// </summary>
     public const string MallocTunables = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456";
 
