@@ -1,16 +1,19 @@
 namespace Copal.Data;
 
-/// <summary>The three splits a dataset may have on disk: NAME.calib.txt, NAME.test.txt, NAME.train.txt.</summary>
+/// <summary>The splits pruning reads: NAME.calib.EXT and NAME.test.EXT (NAME.train.* is never read).</summary>
 public enum Split
 {
     Calib,
     Test,
 }
 
-/// <summary>A folder of datasets, each a set of split files named NAME.SPLIT.txt.</summary>
+/// <summary>A folder of datasets, each a set of split files named NAME.SPLIT.EXT (<see cref="SplitFormats.Extensions"/>).</summary>
 public sealed class DataDirectory
 {
-    public DataDirectory(string path)
+    /// <summary>The JSON field or Parquet column that holds a record's text unless another is asked for.</summary>
+    public const string DefaultTextField = "text";
+
+    public DataDirectory(string path, string textField = DefaultTextField)
     {
         if (!Directory.Exists(path))
         {
@@ -18,30 +21,41 @@ public sealed class DataDirectory
         }
 
         Path = path;
+        TextField = textField;
     }
 
     public string Path { get; }
 
-    public IReadOnlyList<string> Available(Split split) =>
-        Directory.GetFiles(Path, "*." + Suffix(split))
-            .Select(f => System.IO.Path.GetFileName(f)[..^(Suffix(split).Length + 1)])
-            .Order(StringComparer.Ordinal)
-            .ToList();
+    /// <summary>The JSON field or Parquet column a record's text is read from (a .txt file has no fields).</summary>
+    public string TextField { get; }
 
+    public IReadOnlyList<string> Available(Split split) =>
+        SplitFiles(split).Select(f => f.Dataset).Distinct().Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The one file of a dataset's split, whatever its extension.</summary>
     public string FileOf(string dataset, Split split)
     {
-        var file = System.IO.Path.Combine(Path, $"{dataset}.{Suffix(split)}");
-        if (!File.Exists(file))
+        var files = SplitFiles(split).Where(f => f.Dataset == dataset).Select(f => f.File).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
         {
             var known = Available(split);
             var list = known.Count > 0 ? string.Join(", ", known) : "none";
-            throw new CopalInputException($"unknown dataset '{dataset}': {file} not found (datasets with a {Suffix(split)} file in {Path}: {list})");
+            throw new CopalInputException($"unknown dataset '{dataset}': no {dataset}.{NameOf(split)}.{{{string.Join(",", SplitFormats.Extensions)}}} in {Path} (datasets with a {NameOf(split)} split: {list})");
         }
 
-        return file;
+        if (files.Count > 1)
+        {
+            throw new CopalInputException($"dataset '{dataset}' has {files.Count} {NameOf(split)} files, only one may be present: {string.Join(", ", files)}");
+        }
+
+        return files[0];
     }
 
-    /// <summary>Fails early, before any work, if any dataset lacks a split.</summary>
+    /// <summary>The split's text: its records joined by a blank line; see <see cref="SplitText.Read"/>.</summary>
+    public string Text(string dataset, Split split, IProgress<WorkProgress>? progress = null) =>
+        SplitText.Read(FileOf(dataset, split), TextField, progress);
+
+    /// <summary>Fails early, before any work, if any dataset lacks a split or has two files for one.</summary>
     public void Require(IEnumerable<string> datasets, params Split[] splits)
     {
         foreach (var d in datasets)
@@ -53,5 +67,13 @@ public sealed class DataDirectory
         }
     }
 
-    private static string Suffix(Split split) => split == Split.Calib ? "calib.txt" : "test.txt";
+    private static string NameOf(Split split) => split == Split.Calib ? "calib" : "test";
+
+    private IEnumerable<(string Dataset, string File)> SplitFiles(Split split) =>
+        from file in Directory.EnumerateFiles(Path)
+        let name = System.IO.Path.GetFileName(file)
+        from extension in SplitFormats.Extensions
+        let suffix = $".{NameOf(split)}.{extension}"
+        where name.Length > suffix.Length && name.EndsWith(suffix, StringComparison.Ordinal)
+        select (name[..^suffix.Length], file);
 }
