@@ -5,7 +5,9 @@ using Copal.Pruning;
 namespace Copal.Runs;
 
 /// <summary>What a run computes, kept in its directory so that `copal resume` can finish it.</summary>
-public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute)
+/// <param name="Tokenizer">A tokenizer given instead of the checkpoint's own, or null.</param>
+/// <param name="TextField">The JSON field or Parquet column of the records' text.</param>
+public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField)
 {
     public const string FileName = "run.json";
 
@@ -51,6 +53,7 @@ public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadO
         Present(Settings.Mask, Field(path, "Settings.Mask"));
         Present(Settings.Perturbation, Field(path, "Settings.Perturbation"));
         Present(Compute, Field(path, nameof(Compute)));
+        Present(TextField, Field(path, nameof(TextField)));
 
         InputChecks.DatasetNames(Datasets, Field(path, nameof(Datasets)));
         var names = new SettingNames(

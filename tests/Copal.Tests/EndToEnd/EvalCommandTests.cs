@@ -34,6 +34,30 @@ public sealed class EvalCommandTests
         Assert.Equal([report], Directory.GetFiles(dir.Path));
     }
 
+    [Fact]
+    public void EvalReadsAnotherFieldWithAGivenTokenizer()
+    {
+        using var dir = new TempDir();
+        var model = CopyTinyMix(dir.File("model"));
+        File.Move(Path.Combine(model, TokenizerFiles.SentencePiece), dir.File("llama.model"));
+        Directory.CreateDirectory(dir.File("data"));
+        var records = File.ReadAllText(Path.Combine(RepoPaths.Corpora, "fiction.test.txt")).Split("\n\n");
+        File.WriteAllLines(dir.File("data/fiction.test.jsonl"), records.Select(r => JsonSerializer.Serialize(new { content = r })));
+        var report = dir.File("eval.json");
+
+        var result = CopalCli.Run("eval", "--model", model, "--tokenizer", dir.File("llama.model"), "--data", dir.File("data"), "--text-field", "content", "--datasets", "fiction", "--eval-windows", "5", "--report", report);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllBytes(report));
+        Assert.Equal(41909, json.RootElement.GetProperty("tokens").GetProperty("fiction").GetInt64());
+        var expected = TestCheckpoints.Perplexity(RepoPaths.TinyModel, "fiction", windows: 5).Perplexity;
+        Assert.Equal(expected, json.RootElement.GetProperty("perplexity").GetProperty("fiction").GetDouble(), 1e-6 * expected);
+
+        var wrongField = CopalCli.Run("eval", "--model", model, "--tokenizer", dir.File("llama.model"), "--data", dir.File("data"), "--datasets", "fiction");
+        Assert.Equal(2, wrongField.ExitCode);
+        Assert.Contains("fiction.test.jsonl", wrongField.Stderr, StringComparison.Ordinal);
+    }
+
     public static TheoryData<string, string[]> BadInputs => new()
     {
         { "missing-model", ["model directory not found"] },

@@ -14,7 +14,7 @@ public class PerfCommandTests
 
     private static readonly string[] TinyShape = ["--samples", "2", "--seqlen", "32", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4"];
 
-    private static readonly string[] TinyModel = [.. TinyShape, "--repeat", "1"];
+    private static readonly string[] TinyModel = [.. TinyShape, "--repeat", "1", "--tokenize-mb", "1"];
 
     [Fact]
     public void A_tiny_perf_run_reports_every_measure()
@@ -39,6 +39,16 @@ public class PerfCommandTests
         Assert.Equal("--skip-7b", json["llama_7b"]!["skipped"]!.GetValue<string>());
         Assert.Contains("copal stage / dense forward", result.Stdout);
 
+        // Both tokenizers read the same generated JSON-lines split, of at least the size asked for.
+        var tokenize = json["tokenize"]!;
+        Assert.True(tokenize["file_bytes"]!.GetValue<long>() >= 1 << 20);
+        foreach (var key in new[] { "tokenize_sentencepiece_mb_per_s", "tokenize_tokenizer_json_mb_per_s" })
+        {
+            Assert.True(json[key]!.GetValue<double>() > 0, $"{key} = {json[key]}");
+        }
+
+        Assert.True(tokenize["sentencepiece_tokens"]!.GetValue<int>() > 0 && tokenize["tokenizer_json_tokens"]!.GetValue<int>() > 0);
+
         // The generated checkpoints are gone.
         Assert.Equal([report], Directory.GetFileSystemEntries(dir.Path));
     }
@@ -49,7 +59,7 @@ public class PerfCommandTests
         using var dir = new TempDir();
         var report = dir.File("perf.json");
 
-        var result = CopalCli.Run(["bench", "perf", .. TinyShape, "--repeat", "2", "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
+        var result = CopalCli.Run(["bench", "perf", .. TinyShape, "--repeat", "2", "--tokenize-mb", "0", "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();

@@ -21,7 +21,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var data = CommonOptions.Data();
+        var text = new TextOptions();
         var datasets = CommonOptions.Datasets("the datasets D1,D2,...; every order of them is run (default: fiction,science,speech)");
         var methods = new Option<string?>("--methods") { Description = "comma-separated methods: copal, wanda, magnitude, sparsegpt (default: copal,wanda)" };
         var strategies = new Option<string?>("--strategies") { Description = "comma-separated strategies: copal, reset, sequential (default: all three)" };
@@ -36,9 +36,9 @@ public static class BenchCommand
         var pruneOptions = new PruneOptions();
         var command = new Command("bench", "Compare pruning methods and continual strategies over every order of a dataset sequence")
         {
-            model, data, datasets, methods, strategies, seqLen, evalWindows, output, force, report, dtype, batch, threads,
+            model, datasets, methods, strategies, seqLen, evalWindows, output, force, report, dtype, batch, threads,
         };
-        foreach (var o in pruneOptions.All)
+        foreach (var o in text.All.Concat(pruneOptions.All))
         {
             command.Options.Add(o);
         }
@@ -55,7 +55,7 @@ public static class BenchCommand
             var combinations = methodList
                 .SelectMany(m => strategyList.Select(s => pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows))))
                 .ToList();
-            var job = new BenchJob(llama, new DataDirectory(result.GetValue(data)!), combinations, compute, result.GetValue(threads) ?? Environment.ProcessorCount);
+            var job = new BenchJob(llama, text.Directory(result), text.TokenizerPath(result), combinations, compute, result.GetValue(threads) ?? Environment.ProcessorCount);
             return job.Run(names, result.GetValue(output)!, result.GetValue(force), result.GetValue(report));
         });
         return command;

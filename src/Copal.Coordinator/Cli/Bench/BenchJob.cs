@@ -13,7 +13,7 @@ using Serilog;
 namespace Copal.Coordinator.Cli.Bench;
 
 /// <summary>A validated bench: checks everything first, then runs each combination over each order.</summary>
-public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList<PruningSettings> combinations, ComputeOptions compute, int threads)
+public sealed class BenchJob(LlamaModel model, DataDirectory data, string? tokenizerPath, IReadOnlyList<PruningSettings> combinations, ComputeOptions compute, int threads)
 {
     private const string RunsTask = "bench runs";
 
@@ -46,7 +46,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
     {
         // Everything is checked before anything is written: settings were checked when parsed,
         // here the data, the masks against the model, the report path and the output directory.
-        var tokenizer = TokenizerFiles.Load(model);
+        var tokenizer = TokenizerFiles.Load(model, tokenizerPath);
         var pruners = combinations.Select(s => new ContinualPruner(model, data, tokenizer, s, compute)).ToList();
         try
         {
@@ -85,7 +85,7 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, IReadOnlyList
                 var results = new List<BenchCombination>();
                 foreach (var (settings, pruner) in combinations.Zip(pruners))
                 {
-                    var job = new PruneJob(model, data, settings, compute);
+                    var job = new PruneJob(model, data, tokenizerPath, settings, compute);
                     var comboDir = Path.Combine(outDir, CombinationName(settings));
                     var runs = new List<BenchRun>();
                     foreach (var order in orders)

@@ -56,6 +56,10 @@ public sealed class PerfBench(PerfSettings settings)
             ["repeat"] = settings.Repeat,
         };
         new EnginePerf(settings).Measure(modelDir, root).WriteTo(json);
+        var tokenize = settings.TokenizeMegabytes > 0 ? new TokenizerPerf(settings.TokenizeMegabytes).Measure(root) : null;
+        json["tokenize"] = tokenize ?? new JsonObject { ["skipped"] = "--tokenize-mb 0" };
+        json["tokenize_sentencepiece_mb_per_s"] = tokenize?["sentencepiece_mb_per_s"]?.GetValue<double>();
+        json["tokenize_tokenizer_json_mb_per_s"] = tokenize?["tokenizer_json_mb_per_s"]?.GetValue<double>();
 
         var cluster = settings.ClusterNodes > 0 ? ClusterStage(modelDir, root) : null;
         json["cluster"] = cluster is null ? null : new JsonObject

@@ -20,7 +20,7 @@ public static class PerfCommand
         var dtype = CommonOptions.DType();
         var batch = CommonOptions.BatchSize();
         var threads = CommonOptions.Threads();
-        var repeat = new Option<int>("--repeat") { Description = "rounds of forward and stages, interleaved; the fastest of each counts", DefaultValueFactory = _ => 3 };
+        var repeat = new Option<int>("--repeat") { Description = "rounds of forward and stages, interleaved: rates are the fastest round's, ratios the median of the rounds'", DefaultValueFactory = _ => 3 };
         var hidden = new Option<int>("--hidden") { Description = "hidden size of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Hidden };
         var intermediate = new Option<int>("--intermediate") { Description = "MLP size of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Intermediate };
         var layers = new Option<int>("--layers") { Description = "decoder layers of the generated model", DefaultValueFactory = _ => PerfSettings.DefaultShape.Layers };
@@ -32,10 +32,11 @@ public static class PerfCommand
         var skip7b = new Option<bool>("--skip-7b") { Description = "skip the peak-memory run on a generated LLaMA-7B-shaped checkpoint (13 GB on disk)" };
         var bigMethod = new Option<string>("--7b-method") { Description = "method of the 7B-shaped run: wanda (needs 30 GB of disk) or copal (its fp32 accumulator needs 60 GB)", DefaultValueFactory = _ => "wanda" };
         var precision = CommonOptions.ImportancePrecision();
+        var tokenizeMb = new Option<int>("--tokenize-mb") { Description = "megabytes of JSON lines whose tokenization is timed with each tokenizer (0: skip)", DefaultValueFactory = _ => PerfSettings.DefaultTokenizeMegabytes };
         var work = new Option<string?>("--work") { Description = "folder for the generated checkpoints, deleted afterwards (default: the system temp folder)" };
-        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, cluster overhead, 7B-shaped peak memory")
+        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, tokenization, cluster overhead, 7B-shaped peak memory")
         {
-            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, precision, work,
+            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, precision, tokenizeMb, work,
         };
         command.SetAction(result =>
         {
@@ -55,6 +56,7 @@ public static class PerfCommand
                 Run7B = !result.GetValue(skip7b),
                 Method7B = Metrics.Parse(result.GetValue(bigMethod)!),
                 WorkRoot = result.GetValue(work) ?? Path.GetTempPath(),
+                TokenizeMegabytes = result.GetValue(tokenizeMb),
             };
             settings.Validate();
             var reportPath = result.GetValue(report);

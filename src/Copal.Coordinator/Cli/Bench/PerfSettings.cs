@@ -54,6 +54,11 @@ public sealed record PerfSettings
 
     public required string WorkRoot { get; init; }
 
+    /// <summary>Megabytes of JSON lines the tokenization part writes and tokenizes; 0 skips it.</summary>
+    public int TokenizeMegabytes { get; init; } = DefaultTokenizeMegabytes;
+
+    public const int DefaultTokenizeMegabytes = 64;
+
     /// <summary>Tokens of one measured forward or stage: samples x L.</summary>
     public long Tokens => (long)Samples * SeqLen;
 
@@ -65,6 +70,11 @@ public sealed record PerfSettings
         if (Samples < 1 || SeqLen < 2 || Repeat < 1 || ClusterNodes < 0 || ClusterSamples < 1)
         {
             throw new CopalInputException("--samples, --cluster-samples and --repeat must be at least 1, --seqlen at least 2, --nodes at least 0");
+        }
+
+        if (TokenizeMegabytes < 0)
+        {
+            throw new CopalInputException($"--tokenize-mb must be at least 0, got {TokenizeMegabytes}");
         }
 
         if (Shape.Hidden < 2 || Shape.Intermediate < 1 || Shape.Layers < 1 || Shape.Heads < 1)

@@ -30,6 +30,8 @@ public static class PerfTable
         text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage / dense forward | {Value("wanda_stage_over_forward")} (target <= 1.2{Rounds(perf["rounds"], "wanda_stage_seconds", "forward_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7), {perf["importance_precision"]} operands |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} (target <= 1.15{Rounds(perf["cluster"]?["rounds"], "cluster_stage_seconds", "inprocess_stage_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.model (own SentencePiece) | {Value("tokenize_sentencepiece_mb_per_s", " MB/s")} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.json (Hugging Face tokenizers) | {Value("tokenize_tokenizer_json_mb_per_s", " MB/s")} |");
         var peak = perf["peak_rss_7b_bytes"];
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
         return text.ToString();

@@ -24,8 +24,6 @@ public static class CommonOptions
 
     public static Option<string> Model() => new("--model") { Description = "Hugging Face LLaMA checkpoint directory (default: the bundled tiny-mix model)", DefaultValueFactory = _ => Bundled.Model };
 
-    public static Option<string> Data() => new("--data") { Description = "directory of NAME.calib.txt / NAME.test.txt files (default: the bundled corpora)", DefaultValueFactory = _ => Bundled.Data };
-
     public static Option<string?> Datasets(string description) => new("--datasets") { Description = description };
 
     public static Option<int?> SeqLen() => new("--seqlen") { Description = "sequence length L (default: min(max_position_embeddings, 2048))" };

@@ -17,7 +17,7 @@ public static class EvalCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var data = CommonOptions.Data();
+        var text = new TextOptions();
         var datasets = CommonOptions.Datasets("comma-separated dataset names (default: fiction,science,speech,news)");
         var seqLen = CommonOptions.SeqLen();
         var evalWindows = CommonOptions.EvalWindows();
@@ -27,18 +27,23 @@ public static class EvalCommand
         var threads = CommonOptions.Threads();
         var command = new Command("eval", "Perplexity of a model on the test split of each dataset")
         {
-            model, data, datasets, seqLen, evalWindows, report, dtype, batch, threads,
+            model, datasets, seqLen, evalWindows, report, dtype, batch, threads,
         };
+        foreach (var o in text.All)
+        {
+            command.Options.Add(o);
+        }
+
         command.SetAction(result =>
         {
             var compute = CommonOptions.Compute(result.GetValue(dtype)!, result.GetValue(batch), result.GetValue(threads));
             var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.EvalDatasets);
-            return Run(result.GetValue(model)!, result.GetValue(data)!, names, result.GetValue(seqLen), result.GetValue(evalWindows), result.GetValue(report), compute);
+            return Run(result.GetValue(model)!, text.Directory(result), text.TokenizerPath(result), names, result.GetValue(seqLen), result.GetValue(evalWindows), result.GetValue(report), compute);
         });
         return command;
     }
 
-    private static int Run(string modelDir, string dataDir, IReadOnlyList<string> datasets, int? seqLen, int? evalWindows, string? reportPath, ComputeOptions compute)
+    private static int Run(string modelDir, DataDirectory data, string? tokenizerPath, IReadOnlyList<string> datasets, int? seqLen, int? evalWindows, string? reportPath, ComputeOptions compute)
     {
         if (evalWindows is { } windows)
         {
@@ -46,9 +51,8 @@ public static class EvalCommand
         }
 
         using var model = LlamaModel.Open(modelDir);
-        var data = new DataDirectory(dataDir);
         data.Require(datasets, Split.Test);
-        var tokenizer = TokenizerFiles.Load(model);
+        var tokenizer = TokenizerFiles.Load(model, tokenizerPath);
         var length = ModelEvaluator.ResolveSeqLen(model.Config, seqLen);
         ReportWriter.CheckWritable(reportPath);
         Log.Information("Evaluating {Model} on {Datasets} with L={SeqLen}", modelDir, datasets, length);

@@ -17,7 +17,7 @@ public static class PruneCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var data = CommonOptions.Data();
+        var text = new TextOptions();
         var datasets = CommonOptions.Datasets("the dataset sequence D1,D2,... (default: fiction,science,speech)");
         var method = new Option<string>("--method") { Description = "copal, wanda, magnitude or sparsegpt", DefaultValueFactory = _ => "copal" };
         var strategy = new Option<string?>("--strategy") { Description = "copal, reset or sequential (default: copal for copal, reset for the baselines)" };
@@ -35,9 +35,9 @@ public static class PruneCommand
         var clusterOptions = new ClusterCliOptions();
         var command = new Command("prune", "Continually prune a model over a sequence of datasets")
         {
-            model, data, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads,
+            model, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads,
         };
-        foreach (var o in pruneOptions.All.Concat(clusterOptions.All))
+        foreach (var o in text.All.Concat(pruneOptions.All).Concat(clusterOptions.All))
         {
             command.Options.Add(o);
         }
@@ -51,7 +51,7 @@ public static class PruneCommand
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
-            var job = new PruneJob(llama, new DataDirectory(result.GetValue(data)!), settings, compute);
+            var job = new PruneJob(llama, text.Directory(result), text.TokenizerPath(result), settings, compute);
             var outDir = result.GetValue(output)!;
             var resume = result.GetValue(resumeExisting) && ExistingRun(outDir, job.Spec(names));
             var target = new JobTarget(outDir, result.GetValue(force), result.GetValue(report), resume);

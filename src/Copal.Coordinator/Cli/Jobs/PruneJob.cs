@@ -14,9 +14,10 @@ using Serilog;
 namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>One validated run: checks, output directory, progress, status, reports.</summary>
-public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettings settings, ComputeOptions compute)
+/// <param name="tokenizerPath">A tokenizer given instead of the checkpoint's own, or null.</param>
+public sealed class PruneJob(LlamaModel model, DataDirectory data, string? tokenizerPath, PruningSettings settings, ComputeOptions compute)
 {
-    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute);
+    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute, tokenizerPath, data.TextField);
 
     public int Run(IReadOnlyList<string> datasets, JobTarget target, JobHosting hosting)
     {
@@ -49,7 +50,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, PruningSettin
 
     private int Run(IReadOnlyList<string> datasets, JobTarget target, ClusterOptions? cluster, Func<ClusterSession> session, LiveRun status)
     {
-        var tokenizer = TokenizerFiles.Load(model);
+        var tokenizer = TokenizerFiles.Load(model, tokenizerPath);
         var pipelines = new List<ClusterPipeline>();
         var runId = LogFields.RunId!;
         IPruningPipeline CreatePipeline()
