@@ -33,11 +33,12 @@ public static class PruneRunner
         };
     }
 
-    public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null)
+    /// <param name="model">The checkpoint directory (default: the bundled tiny-mix).</param>
+    public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null, string? model = null)
     {
-        using var model = LlamaModel.Open(RepoPaths.TinyModel);
-        var tokenizer = TokenizerFiles.Load(model);
-        using var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
+        using var llama = LlamaModel.Open(model ?? RepoPaths.TinyModel);
+        var tokenizer = TokenizerFiles.Load(llama);
+        using var pruner = new ContinualPruner(llama, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
         datasets ??= GoldenDatasets;
         pruner.Preflight(datasets);
         return pruner.Run(datasets, outDir);
