@@ -52,7 +52,7 @@ public sealed class ModelEvaluator
         using var scope = TorchSharp.torch.NewDisposeScope();
         using var noGrad = TorchSharp.torch.no_grad();
         using var head = model.LoadHead(compute.DType);
-        using var rope = new Nn.RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, tokens.Length, compute.DType);
+        using var rope = new Nn.RotaryEmbedding(model.Config, tokens.Length, compute.DType);
         var ids = TorchSharp.torch.tensor(tokens, [1, tokens.Length]);
         var hidden = Nn.LayerwiseRunner.RunLayers(head.Embed(ids), Enumerable.Range(0, model.Config.NumHiddenLayers), l => model.LoadLayer(l, compute.DType), model.Config, rope, compute);
         return Nn.LlamaOps.Logits(hidden, head, model.Config)[0].to_type(TorchSharp.torch.ScalarType.Float32).MoveToOuterDisposeScope();

@@ -56,7 +56,7 @@ public static class Perplexity
         using var noGrad = no_grad();
         var config = model.Config;
         var windows = batches.Windows;
-        using var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, seqLen, compute.DType);
+        using var rope = new RotaryEmbedding(config, seqLen, compute.DType);
         var task = $"eval {dataset}";
         var total = config.NumHiddenLayers + 1;
         var hidden = LayerwiseRunner.RunLayers(model.Embed(windows, compute.DType), Enumerable.Range(0, config.NumHiddenLayers), l => layers.Load(l, compute.DType), config, rope, compute, l => progress?.Report(new WorkProgress(task, l + 1, total)));

@@ -10,21 +10,23 @@ public sealed class LayerSource : IDisposable
 {
     private readonly CheckpointReader? checkpoint;
     private readonly CheckpointReader weights;
+    private readonly LlamaConfig config;
 
-    private LayerSource(CheckpointReader? checkpoint, CheckpointReader weights)
+    private LayerSource(CheckpointReader? checkpoint, CheckpointReader weights, LlamaConfig config)
     {
         this.checkpoint = checkpoint;
         this.weights = weights;
+        this.config = config;
     }
 
     /// <param name="checkpoint">A checkpoint directory, or null for the model's own layers.</param>
     public static LayerSource Open(LlamaModel model, string? checkpoint)
     {
         var reader = checkpoint is null ? null : CheckpointReader.Open(checkpoint);
-        return new LayerSource(reader, reader ?? model.Weights);
+        return new LayerSource(reader, reader ?? model.Weights, model.Config);
     }
 
-    public DecoderLayerWeights Load(int layer, ScalarType dtype) => DecoderLayerWeights.Load(weights, layer, dtype);
+    public DecoderLayerWeights Load(int layer, ScalarType dtype) => DecoderLayerWeights.Load(weights, config, layer, dtype);
 
     public void Dispose() => checkpoint?.Dispose();
 }

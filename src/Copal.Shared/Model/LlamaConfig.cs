@@ -21,6 +21,15 @@ public sealed record LlamaConfig
 
     public required double RopeTheta { get; init; }
 
+    /// <summary>rope_scaling, or null when config.json gives none.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>attention_bias: q/k/v/o_proj carry a bias.</summary>
+    public bool AttentionBias { get; init; }
+
+    /// <summary>mlp_bias: gate/up/down_proj carry a bias.</summary>
+    public bool MlpBias { get; init; }
+
     public required int MaxPositionEmbeddings { get; init; }
 
     public required int VocabSize { get; init; }
@@ -75,10 +84,12 @@ public sealed record LlamaConfig
             return fallback;
         }
 
-        if (root.TryGetProperty("rope_scaling", out var scaling) && scaling.ValueKind != JsonValueKind.Null)
+        bool Flag(string name) => root.TryGetProperty(name, out var v) ? v.ValueKind switch
         {
-            throw new CopalInputException($"{path}: rope_scaling is not supported (got {scaling.GetRawText()})");
-        }
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw new CopalInputException($"{path}: {name} must be true or false, got {v.GetRawText()}"),
+        } : false;
 
         var hidden = Int("hidden_size");
         var heads = Int("num_attention_heads");
@@ -92,9 +103,12 @@ public sealed record LlamaConfig
             HeadDim = Int("head_dim", hidden / heads),
             RmsNormEps = Real("rms_norm_eps", 1e-6),
             RopeTheta = Real("rope_theta", 10000.0),
+            RopeScaling = root.TryGetProperty("rope_scaling", out var scaling) && scaling.ValueKind != JsonValueKind.Null ? RopeScaling.Parse(path, scaling) : null,
+            AttentionBias = Flag("attention_bias"),
+            MlpBias = Flag("mlp_bias"),
             MaxPositionEmbeddings = Int("max_position_embeddings", 2048),
             VocabSize = Int("vocab_size"),
-            TieWordEmbeddings = root.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.True,
+            TieWordEmbeddings = Flag("tie_word_embeddings"),
             BosTokenId = root.TryGetProperty("bos_token_id", out var bos) && bos.ValueKind == JsonValueKind.Number && bos.TryGetInt32(out var bosId) && bosId >= 0 ? bosId : null,
         };
         config.Validate(path);
@@ -114,6 +128,9 @@ public sealed record LlamaConfig
         }
     }
 
+    /// <summary>Whether the checkpoint holds a bias [out] for this linear (attention_bias, mlp_bias).</summary>
+    public bool HasBias(LlamaLinear linear) => linear.InAttention ? AttentionBias : MlpBias;
+
     /// <summary>The stored shape every tensor of the checkpoint must have.</summary>
     public IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
     {
@@ -123,6 +140,10 @@ public sealed record LlamaConfig
             foreach (var linear in LlamaLinear.All)
             {
                 yield return (TensorNames.Linear(layer, linear), linear.Shape(this));
+                if (HasBias(linear))
+                {
+                    yield return (TensorNames.Bias(layer, linear), [linear.Shape(this)[0]]);
+                }
             }
 
             yield return (TensorNames.InputNorm(layer), [HiddenSize]);

@@ -16,6 +16,9 @@ public sealed record LlamaLinear(int Index, string Module)
     /// <summary>The linears grouped by the input they read, in forward order.</summary>
     public static IReadOnlyList<IReadOnlyList<LlamaLinear>> SharedInputs { get; } = [[Q, K, V], [O], [Gate, Up], [Down]];
 
+    /// <summary>q/k/v/o_proj (attention_bias governs their biases) rather than the MLP's (mlp_bias).</summary>
+    public bool InAttention => Index <= O.Index;
+
     /// <summary>[out_features, in_features], as stored.</summary>
     public long[] Shape(LlamaConfig c) => Index switch
     {

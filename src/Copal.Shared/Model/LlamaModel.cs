@@ -63,7 +63,7 @@ public sealed class LlamaModel : IDisposable
     public string LmHeadName => Config.TieWordEmbeddings ? TensorNames.Embedding : TensorNames.LmHead;
 
     public DecoderLayerWeights LoadLayer(int layer, ScalarType dtype) =>
-        DecoderLayerWeights.Load(Weights, layer, dtype);
+        DecoderLayerWeights.Load(Weights, Config, layer, dtype);
 
     public ModelHead LoadHead(ScalarType dtype, bool withEmbedding = true) => new(
         withEmbedding ? Weights.Read(TensorNames.Embedding, dtype) : null,

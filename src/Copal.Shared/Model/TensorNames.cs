@@ -9,6 +9,8 @@ public static class TensorNames
 
     public static string Linear(int layer, LlamaLinear linear) => $"model.layers.{layer}.{linear.Module}.weight";
 
+    public static string Bias(int layer, LlamaLinear linear) => $"model.layers.{layer}.{linear.Module}.bias";
+
     public static string InputNorm(int layer) => $"model.layers.{layer}.input_layernorm.weight";
 
     public static string PostAttentionNorm(int layer) => $"model.layers.{layer}.post_attention_layernorm.weight";

@@ -11,6 +11,6 @@ public interface ILinearObserver
     /// gate/up, then down (<see cref="LlamaLinear.SharedInputs"/>).
     /// </summary>
     /// <param name="input">[B, T, in], valid only during the call.</param>
-    /// <param name="outputs">[B, T, out] of each linear, valid only during the call.</param>
+    /// <param name="outputs">[B, T, out] of each linear without its bias (y = x W^T), valid only during the call.</param>
     void Observe(IReadOnlyList<LlamaLinear> linears, Tensor input, IReadOnlyList<Tensor> outputs);
 }

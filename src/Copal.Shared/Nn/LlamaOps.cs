@@ -5,7 +5,7 @@ namespace Copal.Nn;
 
 /// <summary>
 /// The LLaMA forward as plain functions over tensors, with LlamaForCausalLM semantics:
-/// RMSNorm, rotary attention with grouped-query heads, SwiGLU MLP.
+/// RMSNorm, rotary attention with grouped-query heads, SwiGLU MLP, linear biases where the config has them.
 /// </summary>
 public static class LlamaOps
 {
@@ -53,11 +53,22 @@ public static class LlamaOps
     private static Tensor Heads(Tensor projected, int heads, int headDim) =>
         projected.view(projected.shape[0], projected.shape[1], heads, headDim).transpose(1, 2);
 
-    /// <summary>The linears that read one input; the observer sees them together, once all are computed.</summary>
+    /// <summary>
+    /// The linears that read one input; the observer sees them together, once all are computed,
+    /// before their biases are added: the protocol's statistics take y = x W^T.
+    /// </summary>
     private static Tensor[] Linears(LlamaLinear[] linears, Tensor input, DecoderLayerWeights w, ILinearObserver? observer)
     {
         var outputs = linears.Select(l => nn.functional.linear(input, w[l])).ToArray();
         observer?.Observe(linears, input, outputs);
+        for (var j = 0; j < linears.Length; j++)
+        {
+            if (w.Biases[linears[j].Index] is { } bias)
+            {
+                outputs[j].add_(bias);
+            }
+        }
+
         return outputs;
     }
 

@@ -1,18 +1,25 @@
+using Copal.Model;
 using static TorchSharp.torch;
 
 namespace Copal.Nn;
 
-/// <summary>Rotary position embedding tables (rotate-half convention, as HF LLaMA).</summary>
+/// <summary>Rotary position embedding tables (rotate-half convention, as HF LLaMA), with the config's rope_scaling.</summary>
 public sealed class RotaryEmbedding : IDisposable
 {
-    public RotaryEmbedding(int headDim, double theta, int length, ScalarType dtype)
+    public RotaryEmbedding(LlamaConfig config, int length, ScalarType dtype)
+        : this(InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling), length, dtype)
+    {
+    }
+
+    private RotaryEmbedding(float[] invFreqs, int length, ScalarType dtype)
     {
         // HF computes the tables in float32, then casts to the activations' dtype.
-        var half = headDim / 2;
+        var half = invFreqs.Length;
+        var headDim = 2 * half;
         var angles = new float[length * headDim];
         for (var i = 0; i < half; i++)
         {
-            var invFreq = (float)(1.0 / Math.Pow(theta, 2.0 * i / headDim));
+            var invFreq = invFreqs[i];
             for (var p = 0; p < length; p++)
             {
                 var a = p * invFreq;
@@ -27,6 +34,19 @@ public sealed class RotaryEmbedding : IDisposable
         Cos = cos32.to_type(dtype);
         Sin = sin32.to_type(dtype);
         Length = length;
+    }
+
+    /// <summary>inv_freq[i] = 1 / theta^(2i / head_dim) for i below head_dim / 2, then scaled; float32.</summary>
+    public static float[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling)
+    {
+        var invFreqs = new float[headDim / 2];
+        for (var i = 0; i < invFreqs.Length; i++)
+        {
+            var invFreq = (float)(1.0 / Math.Pow(theta, 2.0 * i / headDim));
+            invFreqs[i] = scaling?.Scale(invFreq) ?? invFreq;
+        }
+
+        return invFreqs;
     }
 
     public int Length { get; }

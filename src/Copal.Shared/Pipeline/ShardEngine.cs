@@ -39,7 +39,7 @@ public sealed class ShardEngine : IDisposable
         this.settings = settings;
         this.compute = compute;
         metric = Metrics.For(settings);
-        rope = new RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, Math.Max(settings.SeqLen, 1), compute.DType);
+        rope = new RotaryEmbedding(model.Config, Math.Max(settings.SeqLen, 1), compute.DType);
     }
 
     public LayerRange Range { get; }

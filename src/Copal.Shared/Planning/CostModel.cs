@@ -21,8 +21,11 @@ public static class CostModel
         return checked(shape[0] * shape[1]);
     }
 
-    /// <summary>Parameters of one layer: the seven linears plus the two RMSNorm weights (hidden each).</summary>
-    public static long LayerParams(LlamaConfig c) => checked(LinearParams(c) + (2L * c.HiddenSize));
+    /// <summary>Bias parameters of one layer: out of each linear that has one (attention_bias, mlp_bias).</summary>
+    public static long BiasParams(LlamaConfig c) => LlamaLinear.All.Where(c.HasBias).Sum(l => l.Shape(c)[0]);
+
+    /// <summary>Parameters of one layer: the seven linears, their biases, and the two RMSNorm weights (hidden each).</summary>
+    public static long LayerParams(LlamaConfig c) => checked(LinearParams(c) + BiasParams(c) + (2L * c.HiddenSize));
 
     /// <summary>Weights: every parameter of the layer at the checkpoint's dtype.</summary>
     public static long LayerWeightBytes(LlamaConfig c, StorageType weightDType) => checked(LayerParams(c) * weightDType.ByteSize());

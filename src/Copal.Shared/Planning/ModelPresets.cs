@@ -8,6 +8,9 @@ public static class ModelPresets
     /// <summary>The weight dtype assumed for presets (LLaMA-1 ships F16, also 2 bytes).</summary>
     public const StorageType WeightDType = StorageType.BF16;
 
+    /// <summary>The rope_scaling every Llama 3.1 config.json gives (declared first: the table below uses it).</summary>
+    private static readonly RopeScaling Llama31Rope = new Llama3RopeScaling(Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192);
+
     private static readonly (string Name, LlamaConfig Config)[] Presets =
     [
         ("llama-7b", Llama(layers: 32, hidden: 4096, inter: 11008, heads: 32, kvHeads: 32, vocab: 32000, maxPos: 2048, ropeTheta: 10000, eps: 1e-6)),
@@ -17,6 +20,9 @@ public static class ModelPresets
         ("llama-2-70b", Llama(layers: 80, hidden: 8192, inter: 28672, heads: 64, kvHeads: 8, vocab: 32000, maxPos: 4096, ropeTheta: 10000, eps: 1e-5)),
         ("llama-3-8b", Llama(layers: 32, hidden: 4096, inter: 14336, heads: 32, kvHeads: 8, vocab: 128256, maxPos: 8192, ropeTheta: 500000, eps: 1e-5)),
         ("llama-3-70b", Llama(layers: 80, hidden: 8192, inter: 28672, heads: 64, kvHeads: 8, vocab: 128256, maxPos: 8192, ropeTheta: 500000, eps: 1e-5)),
+        ("llama-3.1-8b", Llama(layers: 32, hidden: 4096, inter: 14336, heads: 32, kvHeads: 8, vocab: 128256, maxPos: 131072, ropeTheta: 500000, eps: 1e-5, rope: Llama31Rope)),
+        ("llama-3.1-70b", Llama(layers: 80, hidden: 8192, inter: 28672, heads: 64, kvHeads: 8, vocab: 128256, maxPos: 131072, ropeTheta: 500000, eps: 1e-5, rope: Llama31Rope)),
+        ("llama-3.1-405b", Llama(layers: 126, hidden: 16384, inter: 53248, heads: 128, kvHeads: 8, vocab: 128256, maxPos: 131072, ropeTheta: 500000, eps: 1e-5, rope: Llama31Rope)),
     ];
 
     /// <summary>The preset names, smallest LLaMA-1 first.</summary>
@@ -41,7 +47,7 @@ public static class ModelPresets
     public static LlamaConfig Get(string name) =>
         TryGet(name, out var config) ? config : throw new CopalInputException($"unknown preset '{name}' ({string.Join(", ", Names)})");
 
-    private static LlamaConfig Llama(int layers, int hidden, int inter, int heads, int kvHeads, int vocab, int maxPos, double ropeTheta, double eps) => new()
+    private static LlamaConfig Llama(int layers, int hidden, int inter, int heads, int kvHeads, int vocab, int maxPos, double ropeTheta, double eps, RopeScaling? rope = null) => new()
     {
         HiddenSize = hidden,
         IntermediateSize = inter,
@@ -51,6 +57,7 @@ public static class ModelPresets
         HeadDim = hidden / heads,
         RmsNormEps = eps,
         RopeTheta = ropeTheta,
+        RopeScaling = rope,
         MaxPositionEmbeddings = maxPos,
         VocabSize = vocab,
         TieWordEmbeddings = false,

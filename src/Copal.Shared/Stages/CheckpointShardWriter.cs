@@ -7,7 +7,7 @@ public sealed record ShardFile(string FileName, string Sha256, long Bytes, IRead
 
 /// <summary>
 /// Streams the pruned decoder layers of a layer range into one safetensors shard, with the
-/// source's tensor names and stored dtypes. Norms are copied verbatim from the source.
+/// source's tensor names and stored dtypes. Norms and biases, never pruned, are copied verbatim from the source.
 /// </summary>
 public sealed class CheckpointShardWriter : IDisposable
 {
@@ -19,7 +19,7 @@ public sealed class CheckpointShardWriter : IDisposable
     {
         this.source = source;
         this.fileName = fileName;
-        var layout = layers.SelectMany(LayerTensorNames)
+        var layout = layers.SelectMany(l => LayerTensorNames(source.Config, l))
             .Select(name => source.Weights.Entry(name))
             .Select(e => (e.Name, e.DType, e.Shape))
             .ToList();
@@ -28,8 +28,12 @@ public sealed class CheckpointShardWriter : IDisposable
 
     public static string FileNameFor(int firstLayer, int lastLayer) => $"layers-{firstLayer:D5}-{lastLayer:D5}.safetensors";
 
-    public static IEnumerable<string> LayerTensorNames(int layer) =>
-        LlamaLinear.All.Select(l => TensorNames.Linear(layer, l))
+    public static IEnumerable<string> LayerTensorNames(LlamaConfig config, int layer) =>
+        LlamaLinear.All.Select(l => TensorNames.Linear(layer, l)).Concat(VerbatimTensorNames(config, layer));
+
+    /// <summary>The layer's tensors that are never pruned: its biases (if any) and norms.</summary>
+    private static IEnumerable<string> VerbatimTensorNames(LlamaConfig config, int layer) =>
+        LlamaLinear.All.Where(config.HasBias).Select(l => TensorNames.Bias(layer, l))
             .Append(TensorNames.InputNorm(layer))
             .Append(TensorNames.PostAttentionNorm(layer));
 
@@ -40,8 +44,10 @@ public sealed class CheckpointShardWriter : IDisposable
             writer.Write(TensorNames.Linear(layer, linear), pruned[linear]);
         }
 
-        CopyVerbatim(writer, source, TensorNames.InputNorm(layer));
-        CopyVerbatim(writer, source, TensorNames.PostAttentionNorm(layer));
+        foreach (var name in VerbatimTensorNames(source.Config, layer))
+        {
+            CopyVerbatim(writer, source, name);
+        }
     }
 
     public ShardFile Commit()

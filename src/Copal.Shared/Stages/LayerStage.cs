@@ -26,7 +26,7 @@ public sealed class LayerStage : IDisposable
         this.io = io;
         this.layer = layer;
         var dtype = shard.Compute.DType;
-        previous = io.Scored is null ? null : DecoderLayerWeights.Load(io.Scored, layer, dtype);
+        previous = io.Scored is null ? null : DecoderLayerWeights.Load(io.Scored, shard.Model.Config, layer, dtype);
 
         // Dense weights are read only when pruned or run: a sequential run propagating through its pruned layers needs none.
         var dense = previous is null || shard.Settings.Propagation == Propagation.Dense;

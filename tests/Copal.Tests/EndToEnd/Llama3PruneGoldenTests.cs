@@ -30,7 +30,7 @@ public class Llama3PruneGoldenTests
     {
         var golden = Golden.TinyL3.GetProperty(set)[index];
         using var dir = new TempDir();
-        var run = PruneRunner.Run(PruneRunner.SettingsOf(golden), dir.Path, model: RepoPaths.TinyL3Model);
+        var run = PruneRunner.Run(PruneRunner.SettingsOf(golden), dir.Path, modelDirectory: RepoPaths.TinyL3Model);
 
         var expected = golden.GetProperty("P").EnumerateArray().Select(Golden.Doubles).ToArray();
         for (var i = 0; i < expected.Length; i++)

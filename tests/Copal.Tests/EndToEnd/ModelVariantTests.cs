@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Copal.Model;
+using Copal.Pruning;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -7,7 +8,8 @@ namespace Copal.Tests;
 
 /// <summary>
 /// Checkpoint variants built from tiny-mix (or from seeded random weights) that must load and
-/// compute exactly what LlamaForCausalLM would: shards, stored dtypes, tied heads, GQA, rope_theta.
+/// compute exactly what LlamaForCausalLM would: shards, stored dtypes, tied heads, GQA, rope_theta,
+/// an explicit head_dim, linear biases.
 /// </summary>
 public sealed class ModelVariantTests
 {
@@ -149,6 +151,121 @@ public sealed class ModelVariantTests
         using var scope = NewDisposeScope();
         using var dir = new TempDir();
         var config = new NaiveLlama.Config(Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KvHeads: 2, Vocab: 100, Theta: 500000, Eps: 1e-5);
+        var (logits, weights, tokens) = RunRandomModel(dir, config);
+
+        // The comparison is sensitive to the settings under test: the default theta or a
+        // different kv-head mapping would not pass.
+        var defaultTheta = tensor(NaiveLlama.Logits(config with { Theta = 10000 }, weights, tokens), [tokens.Length, config.Vocab]);
+        Assert.True(TestCheckpoints.RelativeError(logits, defaultTheta) > 1e-2);
+        var tiledKv = tensor(NaiveLlama.Logits(config, weights, tokens, tiledKv: true), [tokens.Length, config.Vocab]);
+        Assert.True(TestCheckpoints.RelativeError(logits, tiledKv) > 1e-2);
+    }
+
+    [Fact]
+    public void RandomModelWithBiasesAndAWideHeadDimMatchesANaiveReference()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDir();
+
+        // head_dim 32, not hidden / heads = 16: q_proj is [128, 64], o_proj [64, 128].
+        var config = new NaiveLlama.Config(Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KvHeads: 2, Vocab: 100, Theta: 10000, Eps: 1e-6)
+        {
+            HeadDim = 32,
+            AttentionBias = true,
+            MlpBias = true,
+        };
+        var (logits, weights, tokens) = RunRandomModel(dir, config);
+        Assert.Equal(14, weights.Count(w => w.Name.EndsWith(".bias", StringComparison.Ordinal)));
+
+        // Without its biases the reference is far off: the engine does add them.
+        var unbiased = tensor(NaiveLlama.Logits(config, weights.Where(w => !w.Name.EndsWith(".bias", StringComparison.Ordinal)).ToList(), tokens), [tokens.Length, config.Vocab]);
+        Assert.True(TestCheckpoints.RelativeError(logits, unbiased) > 1e-2);
+    }
+
+    [Theory]
+    [InlineData("attention_bias", "model.layers.0.self_attn.q_proj.bias")]
+    [InlineData("mlp_bias", "model.layers.0.mlp.gate_proj.bias")]
+    public void ABiasTheConfigPromisesMustBeInTheCheckpoint(string flag, string missing)
+    {
+        using var dir = new TempDir();
+        var config = TestCheckpoints.TinyMixConfig();
+        config[flag] = true;
+        File.WriteAllText(dir.File(LlamaModel.ConfigFile), config.ToJsonString());
+        File.Copy(Path.Combine(RepoPaths.TinyModel, CheckpointReader.SingleFile), dir.File(CheckpointReader.SingleFile));
+
+        var error = Assert.Throws<CopalInputException>(() => LlamaModel.Open(dir.Path).Dispose());
+        Assert.Contains($"'{missing}'", error.Message);
+    }
+
+    [Fact]
+    public void StageCheckpointsCopyBiasesVerbatimAndTheStatisticLeavesThemOut()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDir();
+        var config = LlamaConfig.Load(Path.Combine(RepoPaths.TinyModel, LlamaModel.ConfigFile));
+        var random = new Random(7);
+        var biases = Enumerable.Range(0, config.NumHiddenLayers)
+            .SelectMany(layer => LlamaLinear.All.Select(l => NaiveLlama.Bias(random, TensorNames.Bias(layer, l), (int)l.Shape(config)[0])))
+            .Select(b => (b.Name, tensor(b.Values, b.Shape)));
+        var json = TestCheckpoints.TinyMixConfig();
+        json["attention_bias"] = true;
+        json["mlp_bias"] = true;
+        var tensors = TestCheckpoints.ReadAll(RepoPaths.TinyModel);
+        var biased = TestCheckpoints.WriteModel(dir.File("biased"), tensors.Concat(biases).ToList(), json, StorageType.BF16);
+        var plain = TestCheckpoints.WriteModel(dir.File("plain"), tensors, TestCheckpoints.TinyMixConfig(), StorageType.BF16);
+
+        var settings = new PruningSettings
+        {
+            Method = PruningMethod.Copal,
+            Strategy = Strategy.Copal,
+            Propagation = Propagation.Dense,
+            Mask = new MaskPolicy(0.5, MaskGroup.Row, null),
+            Samples = 4,
+            SeqLen = 64,
+            EvalWindows = 1,
+        };
+        var withBiases = PruneRunner.Run(settings, dir.File("run-biased"), ["fiction"], biased).Stages.Single();
+        var without = PruneRunner.Run(settings, dir.File("run-plain"), ["fiction"], plain).Stages.Single();
+
+        var source = ClusterEquivalenceTests.TensorDigests(biased);
+        var stage = ClusterEquivalenceTests.TensorDigests(withBiases.Checkpoint);
+        var biasNames = source.Keys.Where(n => n.EndsWith(".bias", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4 * 7, biasNames.Count);
+        Assert.All(biasNames, n => Assert.True(stage.TryGetValue(n, out var d) && d == source[n], $"{n} was not copied verbatim"));
+        using (var reader = CheckpointReader.Open(withBiases.Checkpoint))
+        {
+            Assert.All(biasNames, n => Assert.Equal(StorageType.BF16, reader.Entry(n).DType));
+        }
+
+        using (var model = LlamaModel.Open(withBiases.Checkpoint))
+        {
+            Assert.True(model.Config.AttentionBias && model.Config.MlpBias);
+        }
+
+        Assert.True(double.IsFinite(withBiases.Perplexity.Single().Perplexity));
+
+        // Layer 0's q/k/v read the same inputs with or without biases, and y = x W^T leaves the
+        // bias out: the same masks. Downstream the biases change the inputs, so masks differ.
+        foreach (var linear in new[] { LlamaLinear.Q, LlamaLinear.K, LlamaLinear.V })
+        {
+            var name = TensorNames.Linear(0, linear);
+            Assert.True(Masks(withBiases.Checkpoint, name).eq(Masks(without.Checkpoint, name)).all().item<bool>(), $"{name}: the bias entered the statistic");
+        }
+
+        var later = TensorNames.Linear(1, LlamaLinear.Q);
+        Assert.False(Masks(withBiases.Checkpoint, later).eq(Masks(without.Checkpoint, later)).all().item<bool>(), "the biases changed nothing downstream");
+    }
+
+    /// <summary>Which weights of a stage checkpoint's linear are kept.</summary>
+    private static Tensor Masks(string checkpoint, string linear)
+    {
+        using var reader = CheckpointReader.Open(checkpoint);
+        return reader.Read(linear, ScalarType.Float32).ne(0);
+    }
+
+    /// <summary>Seeded random weights for <paramref name="config"/> as a model directory, and the engine's logits of 40 random tokens.</summary>
+    private static (Tensor Logits, List<NaiveLlama.Weight> Weights, long[] Tokens) RunRandomModel(TempDir dir, NaiveLlama.Config config)
+    {
         var weights = NaiveLlama.RandomWeights(config, seed: 1234);
         var json = new JsonObject
         {
@@ -159,6 +276,9 @@ public sealed class ModelVariantTests
             ["num_hidden_layers"] = config.Layers,
             ["num_attention_heads"] = config.Heads,
             ["num_key_value_heads"] = config.KvHeads,
+            ["head_dim"] = config.HeadDim,
+            ["attention_bias"] = config.AttentionBias,
+            ["mlp_bias"] = config.MlpBias,
             ["vocab_size"] = config.Vocab,
             ["rope_theta"] = config.Theta,
             ["rms_norm_eps"] = config.Eps,
@@ -174,13 +294,7 @@ public sealed class ModelVariantTests
         var expected = tensor(NaiveLlama.Logits(config, weights, tokens), [tokens.Length, config.Vocab]);
         var error = TestCheckpoints.RelativeError(logits, expected);
         Assert.True(error <= 1e-4, $"engine and naive reference differ by {error:E3} (relative)");
-
-        // The comparison is sensitive to the settings under test: the default theta or a
-        // different kv-head mapping would not pass.
-        var defaultTheta = tensor(NaiveLlama.Logits(config with { Theta = 10000 }, weights, tokens), [tokens.Length, config.Vocab]);
-        Assert.True(TestCheckpoints.RelativeError(logits, defaultTheta) > 1e-2);
-        var tiledKv = tensor(NaiveLlama.Logits(config, weights, tokens, tiledKv: true), [tokens.Length, config.Vocab]);
-        Assert.True(TestCheckpoints.RelativeError(logits, tiledKv) > 1e-2);
+        return (logits, weights, tokens);
     }
 
     public static TheoryData<string, string[]> BadConfigs => new()
@@ -189,7 +303,10 @@ public sealed class ModelVariantTests
         { "missing-vocab_size", ["missing required field vocab_size"] },
         { "heads-not-multiple", ["num_attention_heads 4", "num_key_value_heads 3"] },
         { "zero-layers", ["num_hidden_layers", "positive"] },
-        { "rope-scaling", ["rope_scaling"] },
+        { "rope-scaling-dynamic", ["rope_scaling type 'dynamic' is not supported"] },
+        { "rope-scaling-yarn", ["rope_scaling type 'yarn' is not supported"] },
+        { "rope-scaling-incomplete", ["rope_scaling (llama3)", "original_max_position_embeddings"] },
+        { "bias-not-boolean", ["attention_bias must be true or false"] },
         { "not-json", ["not valid JSON"] },
         { "intermediate-mismatch", ["'model.layers.0.mlp.gate_proj.weight'", "[384, 128]", "[256, 128]"] },
         { "kv-heads-mismatch", ["'model.layers.0.self_attn.k_proj.weight'", "[128, 128]", "[64, 128]"] },
@@ -208,7 +325,10 @@ public sealed class ModelVariantTests
             case "missing-vocab_size": config.Remove("vocab_size"); break;
             case "heads-not-multiple": config["num_key_value_heads"] = 3; break;
             case "zero-layers": config["num_hidden_layers"] = 0; break;
-            case "rope-scaling": config["rope_scaling"] = new JsonObject { ["type"] = "linear", ["factor"] = 2.0 }; break;
+            case "rope-scaling-dynamic": config["rope_scaling"] = new JsonObject { ["type"] = "dynamic", ["factor"] = 2.0 }; break;
+            case "rope-scaling-yarn": config["rope_scaling"] = new JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0, ["original_max_position_embeddings"] = 32768 }; break;
+            case "rope-scaling-incomplete": config["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0 }; break;
+            case "bias-not-boolean": config["attention_bias"] = "yes"; break;
             case "intermediate-mismatch": config["intermediate_size"] = 256; break;
             case "kv-heads-mismatch": config["num_key_value_heads"] = 2; break;
             case "vocab-mismatch": config["vocab_size"] = 4000; break;
@@ -257,6 +377,8 @@ public sealed class ModelVariantTests
         Assert.Equal(10000.0, loaded.RopeTheta);
         Assert.False(loaded.TieWordEmbeddings);
         Assert.Equal(32, loaded.HeadDim);
+        Assert.Null(loaded.RopeScaling);
+        Assert.False(loaded.AttentionBias || loaded.MlpBias);
     }
 }
 
@@ -268,12 +390,16 @@ internal static class NaiveLlama
 {
     public sealed record Config(int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int Vocab, double Theta, double Eps)
     {
-        public int HeadDim => Hidden / Heads;
+        public int HeadDim { get; init; } = Hidden / Heads;
+
+        public bool AttentionBias { get; init; }
+
+        public bool MlpBias { get; init; }
     }
 
     public sealed record Weight(string Name, float[] Values, long[] Shape);
 
-    /// <summary>Seeded random weights in HF order; no lm_head (the embedding is tied).</summary>
+    /// <summary>Seeded random weights in HF order (biases as the config asks); no lm_head (the embedding is tied).</summary>
     public static List<Weight> RandomWeights(Config c, int seed)
     {
         var random = new Random(seed);
@@ -282,13 +408,22 @@ internal static class NaiveLlama
         for (var l = 0; l < c.Layers; l++)
         {
             var p = $"model.layers.{l}.";
-            weights.Add(Matrix(random, p + "self_attn.q_proj.weight", c.Heads * d, c.Hidden, 0.3));
-            weights.Add(Matrix(random, p + "self_attn.k_proj.weight", c.KvHeads * d, c.Hidden, 0.3));
-            weights.Add(Matrix(random, p + "self_attn.v_proj.weight", c.KvHeads * d, c.Hidden, 0.2));
-            weights.Add(Matrix(random, p + "self_attn.o_proj.weight", c.Hidden, c.Heads * d, 0.15));
-            weights.Add(Matrix(random, p + "mlp.gate_proj.weight", c.Intermediate, c.Hidden, 0.15));
-            weights.Add(Matrix(random, p + "mlp.up_proj.weight", c.Intermediate, c.Hidden, 0.15));
-            weights.Add(Matrix(random, p + "mlp.down_proj.weight", c.Hidden, c.Intermediate, 0.1));
+            void Linear(string module, int rows, int columns, double std, bool bias)
+            {
+                weights.Add(Matrix(random, p + module + ".weight", rows, columns, std));
+                if (bias)
+                {
+                    weights.Add(Bias(random, p + module + ".bias", rows));
+                }
+            }
+
+            Linear("self_attn.q_proj", c.Heads * d, c.Hidden, 0.3, c.AttentionBias);
+            Linear("self_attn.k_proj", c.KvHeads * d, c.Hidden, 0.3, c.AttentionBias);
+            Linear("self_attn.v_proj", c.KvHeads * d, c.Hidden, 0.2, c.AttentionBias);
+            Linear("self_attn.o_proj", c.Hidden, c.Heads * d, 0.15, c.AttentionBias);
+            Linear("mlp.gate_proj", c.Intermediate, c.Hidden, 0.15, c.MlpBias);
+            Linear("mlp.up_proj", c.Intermediate, c.Hidden, 0.15, c.MlpBias);
+            Linear("mlp.down_proj", c.Hidden, c.Intermediate, 0.1, c.MlpBias);
             weights.Add(Norm(random, p + "input_layernorm.weight", c.Hidden));
             weights.Add(Norm(random, p + "post_attention_layernorm.weight", c.Hidden));
         }
@@ -297,7 +432,10 @@ internal static class NaiveLlama
         return weights;
     }
 
-    /// <summary>Logits [T * V], row-major. <paramref name="tiledKv"/> maps query head h to kv head h mod kv (wrong, for contrast).</summary>
+    /// <summary>
+    /// Logits [T * V], row-major; a linear's bias is added where <paramref name="weights"/> holds one.
+    /// <paramref name="tiledKv"/> maps query head h to kv head h mod kv (wrong, for contrast).
+    /// </summary>
     public static float[] Logits(Config c, List<Weight> weights, long[] tokens, bool tiledKv = false)
     {
         var w = weights.ToDictionary(x => x.Name, x => x.Values);
@@ -317,9 +455,9 @@ internal static class NaiveLlama
             for (var i = 0; i < t; i++)
             {
                 var n = RmsNorm(x[i], w[p + "input_layernorm.weight"], c.Eps);
-                q[i] = Rope(MatVec(w[p + "self_attn.q_proj.weight"], n), c.Heads, d, i, c.Theta);
-                k[i] = Rope(MatVec(w[p + "self_attn.k_proj.weight"], n), c.KvHeads, d, i, c.Theta);
-                v[i] = MatVec(w[p + "self_attn.v_proj.weight"], n);
+                q[i] = Rope(Linear(w, p + "self_attn.q_proj", n), c.Heads, d, i, c.Theta);
+                k[i] = Rope(Linear(w, p + "self_attn.k_proj", n), c.KvHeads, d, i, c.Theta);
+                v[i] = Linear(w, p + "self_attn.v_proj", n);
             }
 
             for (var i = 0; i < t; i++)
@@ -352,7 +490,7 @@ internal static class NaiveLlama
                     }
                 }
 
-                var o = MatVec(w[p + "self_attn.o_proj.weight"], attended);
+                var o = Linear(w, p + "self_attn.o_proj", attended);
                 for (var e = 0; e < c.Hidden; e++)
                 {
                     x[i][e] += o[e];
@@ -362,10 +500,10 @@ internal static class NaiveLlama
             for (var i = 0; i < t; i++)
             {
                 var n = RmsNorm(x[i], w[p + "post_attention_layernorm.weight"], c.Eps);
-                var gate = MatVec(w[p + "mlp.gate_proj.weight"], n);
-                var up = MatVec(w[p + "mlp.up_proj.weight"], n);
+                var gate = Linear(w, p + "mlp.gate_proj", n);
+                var up = Linear(w, p + "mlp.up_proj", n);
                 var act = gate.Select((a, e) => a / (1 + Math.Exp(-a)) * up[e]).ToArray();
-                var down = MatVec(w[p + "mlp.down_proj.weight"], act);
+                var down = Linear(w, p + "mlp.down_proj", act);
                 for (var e = 0; e < c.Hidden; e++)
                 {
                     x[i][e] += down[e];
@@ -384,6 +522,21 @@ internal static class NaiveLlama
         }
 
         return logits;
+    }
+
+    /// <summary>y = W x + b, b where the weights hold one.</summary>
+    private static double[] Linear(Dictionary<string, float[]> w, string module, double[] x)
+    {
+        var y = MatVec(w[module + ".weight"], x);
+        if (w.TryGetValue(module + ".bias", out var bias))
+        {
+            for (var o = 0; o < y.Length; o++)
+            {
+                y[o] += bias[o];
+            }
+        }
+
+        return y;
     }
 
     private static double[] Row(float[] m, int row, int width) =>
@@ -435,6 +588,9 @@ internal static class NaiveLlama
 
     private static Weight Matrix(Random random, string name, int rows, int columns, double std) =>
         new(name, Normal(random, rows * columns, 0, std), [rows, columns]);
+
+    public static Weight Bias(Random random, string name, int size) =>
+        new(name, Normal(random, size, 0, 0.3), [size]);
 
     private static Weight Norm(Random random, string name, int size) =>
         new(name, Normal(random, size, 1, 0.1), [size]);

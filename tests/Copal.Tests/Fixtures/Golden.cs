@@ -7,7 +7,11 @@ public static class Golden
 {
     private static readonly Lazy<JsonElement> TinyMixDoc = new(() => Load("tiny-mix.json"));
 
+    private static readonly Lazy<JsonElement> TinyL3Doc = new(() => Load("tiny-l3.json"));
+
     public static JsonElement TinyMix => TinyMixDoc.Value;
+
+    public static JsonElement TinyL3 => TinyL3Doc.Value;
 
     public static JsonElement Load(string name) => JsonDocument.Parse(File.ReadAllBytes(RepoPaths.Golden(name))).RootElement;
 

@@ -8,7 +8,7 @@ using Copal.Tokenization;
 
 namespace Copal.Tests;
 
-/// <summary>Runs the in-process engine on the bundled model with the settings of a golden run entry.</summary>
+/// <summary>Runs the in-process engine on a bundled model (tiny-mix by default) with the settings of a golden run entry.</summary>
 public static class PruneRunner
 {
     public static readonly string[] GoldenDatasets = ["fiction", "science", "speech"];
@@ -33,12 +33,12 @@ public static class PruneRunner
         };
     }
 
-    /// <param name="model">The checkpoint directory (default: the bundled tiny-mix).</param>
-    public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null, string? model = null)
+    /// <param name="modelDirectory">The model pruned; tiny-mix when null.</param>
+    public static PruneRunResult Run(PruningSettings settings, string outDir, IReadOnlyList<string>? datasets = null, string? modelDirectory = null)
     {
-        using var llama = LlamaModel.Open(model ?? RepoPaths.TinyModel);
-        var tokenizer = TokenizerFiles.Load(llama);
-        using var pruner = new ContinualPruner(llama, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
+        using var model = LlamaModel.Open(modelDirectory ?? RepoPaths.TinyModel);
+        var tokenizer = TokenizerFiles.Load(model);
+        using var pruner = new ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), tokenizer, settings, ComputeOptions.Default);
         datasets ??= GoldenDatasets;
         pruner.Preflight(datasets);
         return pruner.Run(datasets, outDir);

@@ -80,7 +80,7 @@ public sealed class PlannerTests
     [Fact]
     public void SparseGptStateExceedsCopalsForWideInputs()
     {
-        foreach (var config in new[] { Tiny, ModelPresets.Get("llama-7b"), ModelPresets.Get("llama-65b") })
+        foreach (var config in new[] { Tiny, ModelPresets.Get("llama-7b"), ModelPresets.Get("llama-65b"), ModelPresets.Get("llama-3.1-405b") })
         {
             // down_proj reads the wide MLP intermediate: in x in > out x in.
             Assert.True(
@@ -233,9 +233,38 @@ public sealed class PlannerTests
         var e = Assert.Throws<CopalInputException>(() => ModelPresets.Get("llama-4"));
         Assert.Contains("llama-4", e.Message);
         Assert.All(ModelPresets.Names, n => Assert.Contains(n, e.Message));
-        Assert.Equal(7, ModelPresets.Names.Count);
+        Assert.Equal(10, ModelPresets.Names.Count);
         var l3 = ModelPresets.Get("llama-3-70b");
         Assert.Equal((80, 8192, 28672, 64, 8, 128256, 8192, 500000.0), (l3.NumHiddenLayers, l3.HiddenSize, l3.IntermediateSize, l3.NumAttentionHeads, l3.NumKeyValueHeads, l3.VocabSize, l3.MaxPositionEmbeddings, l3.RopeTheta));
+    }
+
+    [Theory]
+    [InlineData("llama-3.1-8b", 32, 4096, 14336, 32)]
+    [InlineData("llama-3.1-70b", 80, 8192, 28672, 64)]
+    [InlineData("llama-3.1-405b", 126, 16384, 53248, 128)]
+    public void Llama31PresetsAreTheirHuggingFaceConfigs(string name, int layers, int hidden, int inter, int heads)
+    {
+        var c = ModelPresets.Get(name);
+        Assert.Equal((layers, hidden, inter, heads, 8, 128, 128256, 131072), (c.NumHiddenLayers, c.HiddenSize, c.IntermediateSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, c.VocabSize, c.MaxPositionEmbeddings));
+        Assert.Equal((500000.0, 1e-5, false, false, false), (c.RopeTheta, c.RmsNormEps, c.TieWordEmbeddings, c.AttentionBias, c.MlpBias));
+        Assert.Equal(new Llama3RopeScaling(8, 1, 4, 8192), c.RopeScaling);
+        Assert.Equal(2048, new PlanRequest { Config = c }.SeqLen);
+    }
+
+    [Fact]
+    public void BiasesAndAnExplicitHeadDimEnterTheCostModel()
+    {
+        // tiny-mix with 4 heads of 16 (not hidden / heads = 32) and every bias: q/k/v [64, 128], o [128, 64].
+        var c = Tiny with { HeadDim = 16, AttentionBias = true, MlpBias = true };
+        const long linears = (3 * 64 * 128) + (128 * 64) + (3 * 384 * 128);
+        const long biases = (3 * 64) + 128 + (2 * 384) + 128;
+        Assert.Equal(linears, CostModel.LinearParams(c));
+        Assert.Equal(biases, CostModel.BiasParams(c));
+        Assert.Equal(linears + biases + 256, CostModel.LayerParams(c));
+        Assert.Equal((linears + biases + 256) * 2, CostModel.LayerWeightBytes(c, StorageType.BF16));
+        Assert.Equal(0, CostModel.BiasParams(Tiny));
+        Assert.Equal(linears * 4, CostModel.LayerMethodStateBytes(c, PruningMethod.Copal));
+        Assert.Equal((2 * linears) + (2L * 256 * 4 * 16), CostModel.LayerForwardFlopsPerToken(c, 256));
     }
 
     [Fact]

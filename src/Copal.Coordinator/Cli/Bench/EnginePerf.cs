@@ -69,7 +69,7 @@ public sealed class EnginePerf(PerfSettings settings)
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var clock = Stopwatch.StartNew();
-        using var rope = new RotaryEmbedding(model.Config.HeadDim, model.Config.RopeTheta, (int)samples.shape[1], compute.DType);
+        using var rope = new RotaryEmbedding(model.Config, (int)samples.shape[1], compute.DType);
         var hidden = model.Embed(samples, compute.DType);
         hidden = LayerwiseRunner.RunLayers(hidden, Enumerable.Range(0, model.Config.NumHiddenLayers), l => model.LoadLayer(l, compute.DType), model.Config, rope, compute);
         hidden.Dispose();
