@@ -86,17 +86,32 @@ public static class Perplexity
         var (count, length) = (windows.shape[0], windows.shape[1]);
         var vocab = head.LmHead.shape[0];
         var positions = count * (length - 1) * vocab <= LogitChunk ? length - 1 : Math.Max(1, LogitChunk / (count * vocab));
+
+        // One logits buffer for every chunk, on huge pages: a fresh one per chunk would fault in every page again.
+        using var logits = TensorMemory.EmptyOnHugePages([count * positions, vocab], head.LmHead.dtype);
         double sum = 0;
         for (long first = 0; first < length - 1; first += positions)
         {
             var span = Math.Min(positions, length - 1 - first);
             using var scope = NewDisposeScope();
-            var logits = LlamaOps.Logits(hidden.narrow(1, first, span), head, config).to_type(ScalarType.Float32);
-            var predictions = logits.reshape(-1, logits.shape[2]);
-            var targets = windows.narrow(1, first + 1, span).reshape(-1);
-            sum += nn.functional.cross_entropy(predictions, targets, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
+            var normed = LlamaOps.RmsNorm(hidden.narrow(1, first, span), head.FinalNorm, config.RmsNormEps).reshape(count * span, -1);
+            var chunk = logits.narrow(0, 0, count * span);
+            chunk.addmm_(normed, head.LmHead.t(), beta: 0, alpha: 1);
+            var targets = windows.narrow(1, first + 1, span).reshape(-1, 1);
+            sum += NllSum(chunk.dtype == ScalarType.Float32 ? chunk : chunk.to_type(ScalarType.Float32), targets);
         }
 
         return sum;
+    }
+
+    /// <summary>Sum over rows of logsumexp(row) - row[target], in float32; overwrites <paramref name="logits"/>.</summary>
+    private static double NllSum(Tensor logits, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        var target = logits.gather(1, targets);
+        var max = logits.amax([1], keepdim: true);
+        logits.sub_(max).exp_();
+        var logSumExp = logits.sum(1, keepdim: true).log_().add_(max);
+        return logSumExp.sub_(target).sum().to_type(ScalarType.Float64).item<double>();
     }
 }
