@@ -29,7 +29,7 @@ public sealed class DatasetFilesTests
     public async Task TheSameRecordsGiveTheSameTextAndTokensInEveryFormat(string extension)
     {
         using var dir = new TempDir();
-        await WriteSplit(dir.File("fiction.test." + extension), Fiction.Value);
+        await SplitFiles.WriteSplit(dir.File("fiction.test." + extension), Fiction.Value);
 
         var data = new DataDirectory(dir.Path);
         var bundled = new DataDirectory(RepoPaths.Corpora);
@@ -43,10 +43,10 @@ public sealed class DatasetFilesTests
     public async Task TheSplitsOfOneDatasetMayHaveDifferentFormats()
     {
         using var dir = new TempDir();
-        await WriteSplit(dir.File("fiction.calib.parquet"), ["calibration one", "calibration two"]);
-        await WriteSplit(dir.File("fiction.test.jsonl.gz"), ["test one", "test two"]);
-        await WriteSplit(dir.File("news.calib.txt"), ["news calibration"]);
-        await WriteSplit(dir.File("news.test.json.gz"), ["news test"]);
+        await SplitFiles.WriteSplit(dir.File("fiction.calib.parquet"), ["calibration one", "calibration two"]);
+        await SplitFiles.WriteSplit(dir.File("fiction.test.jsonl.gz"), ["test one", "test two"]);
+        await SplitFiles.WriteSplit(dir.File("news.calib.txt"), ["news calibration"]);
+        await SplitFiles.WriteSplit(dir.File("news.test.json.gz"), ["news test"]);
 
         var data = new DataDirectory(dir.Path);
         data.Require(["fiction", "news"], Split.Calib, Split.Test);
@@ -63,10 +63,10 @@ public sealed class DatasetFilesTests
     public async Task AnUnknownDatasetListsTheDatasetsOfEveryFormat()
     {
         using var dir = new TempDir();
-        await WriteSplit(dir.File("alpha.calib.txt"), ["a"]);
-        await WriteSplit(dir.File("beta.calib.parquet"), ["b"]);
-        await WriteSplit(dir.File("gamma.calib.json.gz"), ["c"]);
-        await WriteSplit(dir.File("delta.test.jsonl"), ["d"]);
+        await SplitFiles.WriteSplit(dir.File("alpha.calib.txt"), ["a"]);
+        await SplitFiles.WriteSplit(dir.File("beta.calib.parquet"), ["b"]);
+        await SplitFiles.WriteSplit(dir.File("gamma.calib.json.gz"), ["c"]);
+        await SplitFiles.WriteSplit(dir.File("delta.test.jsonl"), ["d"]);
         File.WriteAllText(dir.File("epsilon.train.txt"), "never read");
         File.WriteAllText(dir.File("zeta.calib.csv"), "not a split format");
 
@@ -84,9 +84,9 @@ public sealed class DatasetFilesTests
     public async Task TwoFilesForOneSplitAreRefusedNamingBoth()
     {
         using var dir = new TempDir();
-        await WriteSplit(dir.File("fiction.calib.txt"), ["a"]);
-        await WriteSplit(dir.File("fiction.calib.jsonl"), ["a"]);
-        await WriteSplit(dir.File("fiction.test.txt"), ["b"]);
+        await SplitFiles.WriteSplit(dir.File("fiction.calib.txt"), ["a"]);
+        await SplitFiles.WriteSplit(dir.File("fiction.calib.jsonl"), ["a"]);
+        await SplitFiles.WriteSplit(dir.File("fiction.test.txt"), ["b"]);
 
         var data = new DataDirectory(dir.Path);
         var e = Assert.Throws<CopalInputException>(() => data.Require(["fiction"], Split.Test, Split.Calib));
@@ -121,7 +121,7 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         var file = dir.File("fiction.calib." + extension);
-        WriteJsonLines(file, content);
+        SplitFiles.WriteJsonLines(file, content);
 
         var e = Assert.Throws<CopalInputException>(() => new DataDirectory(dir.Path).Text("fiction", Split.Calib));
 
@@ -144,11 +144,11 @@ public sealed class DatasetFilesTests
         var records = jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray();
         if (extension == "parquet")
         {
-            await WriteParquet(file, "text", [records]);
+            await SplitFiles.WriteParquet(file, "text", [records]);
         }
         else
         {
-            WriteJsonLines(file, jsonLines);
+            SplitFiles.WriteJsonLines(file, jsonLines);
         }
 
         var e = Assert.Throws<CopalInputException>(() => new DataDirectory(dir.Path).Text("fiction", Split.Test));
@@ -164,7 +164,7 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         var file = dir.File("fiction.test.jsonl.gz");
-        await WriteSplit(file, Fiction.Value);
+        await SplitFiles.WriteSplit(file, Fiction.Value);
         var bytes = File.ReadAllBytes(file);
         bytes = damage switch
         {
@@ -188,7 +188,7 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         var file = dir.File("fiction.test.parquet");
-        await WriteParquet(file, "body", [["a", "b"]]);
+        await SplitFiles.WriteParquet(file, "body", [["a", "b"]]);
 
         var e = Assert.Throws<CopalInputException>(() => new DataDirectory(dir.Path).Text("fiction", Split.Test));
 
@@ -218,7 +218,7 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         var file = dir.File("fiction.test.parquet");
-        await WriteParquet(file, "text", [["a", "b"], ["c", null, "e"]]);
+        await SplitFiles.WriteParquet(file, "text", [["a", "b"], ["c", null, "e"]]);
 
         var e = Assert.Throws<CopalInputException>(() => new DataDirectory(dir.Path).Text("fiction", Split.Test));
 
@@ -233,7 +233,7 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         var file = dir.File("fiction.test.parquet");
-        await WriteSplit(file, Fiction.Value);
+        await SplitFiles.WriteSplit(file, Fiction.Value);
         var bytes = File.ReadAllBytes(file);
         bytes = damage switch
         {
@@ -282,7 +282,7 @@ public sealed class DatasetFilesTests
         using var dir = new TempDir();
         var file = dir.File("fiction.test." + extension);
         // About 4 MB of text, so a plain file crosses several 1 MiB progress steps.
-        await WriteSplit(file, [.. Enumerable.Repeat(Fiction.Value, 30).SelectMany(r => r)]);
+        await SplitFiles.WriteSplit(file, [.. Enumerable.Repeat(Fiction.Value, 30).SelectMany(r => r)]);
         var progress = new RecordedProgress();
 
         new DataDirectory(dir.Path).Text("fiction", Split.Test, progress);
@@ -304,9 +304,9 @@ public sealed class DatasetFilesTests
     {
         using var dir = new TempDir();
         Directory.CreateDirectory(dir.File("data"));
-        await WriteSplit(dir.File(Path.Combine("data", "fiction.test.parquet")), Fiction.Value);
+        await SplitFiles.WriteSplit(dir.File(Path.Combine("data", "fiction.test.parquet")), Fiction.Value);
         var bad = dir.File(Path.Combine("data", "news.test.jsonl.gz"));
-        WriteJsonLines(bad, "{\"text\": \"fine\"}\n{\"text\": 7}\n");
+        SplitFiles.WriteJsonLines(bad, "{\"text\": \"fine\"}\n{\"text\": 7}\n");
         var report = dir.File("eval.json");
 
         var good = CopalCli.Run("eval", "--data", dir.File("data"), "--datasets", "fiction", "--eval-windows", "1", "--report", report);
@@ -322,46 +322,6 @@ public sealed class DatasetFilesTests
         Assert.Equal(InputError.ExitCode, refused.ExitCode);
         Assert.EndsWith($"\nerror: {bad}, line 2: field 'text' is a number, not a string", refused.Stderr.Trim());
         Assert.False(File.Exists(dir.File("refused.json")));
-    }
-
-    /// <summary>Writes <paramref name="records"/> as the file's extension says (Parquet in three row groups).</summary>
-    private static async Task WriteSplit(string file, IReadOnlyList<string> records)
-    {
-        if (file.EndsWith(".txt", StringComparison.Ordinal))
-        {
-            File.WriteAllText(file, string.Join(SplitText.RecordSeparator, records));
-        }
-        else if (file.EndsWith(".parquet", StringComparison.Ordinal))
-        {
-            var third = (records.Count + 2) / 3;
-            await WriteParquet(file, "text", [.. records.Chunk(third)]);
-        }
-        else
-        {
-            // A blank line among the records, which the reader skips.
-            var lines = records.Select(r => JsonSerializer.Serialize(new Dictionary<string, string> { ["id"] = "x", ["text"] = r })).ToList();
-            lines.Insert(1, "");
-            WriteJsonLines(file, string.Join("\n", lines) + "\n");
-        }
-    }
-
-    private static void WriteJsonLines(string file, string content)
-    {
-        using var stream = File.Create(file);
-        using var target = file.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(stream, CompressionLevel.Optimal) : (Stream)stream;
-        target.Write(Encoding.UTF8.GetBytes(content));
-    }
-
-    private static async Task WriteParquet(string file, string column, IReadOnlyList<string?[]> rowGroups)
-    {
-        var field = new DataField<string>(column, nullable: true);
-        await using var stream = File.Create(file);
-        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(field), stream);
-        foreach (var rows in rowGroups)
-        {
-            using var group = writer.CreateRowGroup();
-            await group.WriteAsync(field, rows!, null);
-        }
     }
 
     /// <summary>Keeps every report, in order, on the reporting thread (Progress&lt;T&gt; would post them).</summary>
