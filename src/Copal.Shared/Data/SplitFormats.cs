@@ -8,7 +8,8 @@ internal delegate IEnumerable<string> RecordReader(Stream file, string path, str
 /// <summary>The file formats a split may be stored in, known by the file's extension.</summary>
 public static class SplitFormats
 {
-    private const int BufferBytes = 1 << 16;
+    /// <summary>The read buffer of a split file and of its text decoder.</summary>
+    internal const int BufferBytes = 1 << 16;
 
     private static readonly (string Extension, RecordReader Read)[] Formats =
     [

@@ -8,8 +8,6 @@ public static class SplitText
 {
     public const string RecordSeparator = "\n\n";
 
-    private const int BufferBytes = 1 << 16;
-
     /// <summary>
     /// Reads <paramref name="path"/> as it streams, reporting the bytes read of the file to
     /// <paramref name="progress"/>; bad or empty content is a <see cref="CopalInputException"/> naming the file.
@@ -17,7 +15,7 @@ public static class SplitText
     public static string Read(string path, string textField = DataDirectory.DefaultTextField, IProgress<WorkProgress>? progress = null)
     {
         var read = SplitFormats.ReaderOf(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferBytes, FileOptions.SequentialScan);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, SplitFormats.BufferBytes, FileOptions.SequentialScan);
         var fileProgress = ReadProgress.Start($"read {Path.GetFileName(path)}", file.Length, progress);
         using var counted = new CountingStream(file, fileProgress.Advance);
         List<string> records;

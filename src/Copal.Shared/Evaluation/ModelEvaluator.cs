@@ -28,11 +28,12 @@ public sealed class ModelEvaluator
 
     public ComputeOptions Compute { get; }
 
-    public int[] TestTokens(string dataset)
+    /// <param name="progress">Told how much of the split file has been read.</param>
+    public int[] TestTokens(string dataset, IProgress<WorkProgress>? progress = null)
     {
         if (!testTokens.TryGetValue(dataset, out var tokens))
         {
-            tokens = TokenStream.Load(data, dataset, Split.Test, tokenizer);
+            tokens = TokenStream.Load(data, dataset, Split.Test, tokenizer, progress);
             testTokens[dataset] = tokens;
         }
 
@@ -43,7 +44,7 @@ public sealed class ModelEvaluator
     public IReadOnlyList<PerplexityResult> Evaluate(IEnumerable<string> datasets, IProgress<WorkProgress>? progress = null)
     {
         using var layers = LayerSource.Open(model, checkpoint: null);
-        return datasets.Select(d => Perplexity.Evaluate(d, TestTokens(d), SeqLen, EvalWindows, model, layers, Compute, progress)).ToList();
+        return datasets.Select(d => Perplexity.Evaluate(d, TestTokens(d, progress), SeqLen, EvalWindows, model, layers, Compute, progress)).ToList();
     }
 
     /// <summary>Logits [T, V] (float32) of one token sequence through the model's own layers.</summary>

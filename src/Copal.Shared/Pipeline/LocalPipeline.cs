@@ -1,5 +1,6 @@
 using Copal.Evaluation;
 using Copal.Model;
+using Copal.Planning;
 using Copal.Pruning;
 using Copal.Stages;
 using static TorchSharp.torch;
@@ -29,13 +30,8 @@ public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, Co
     /// </summary>
     private long PipelineBytes()
     {
-        var metric = Pruning.Metrics.Metrics.For(settings);
-        var perLayer = LlamaLinear.All.Sum(linear =>
-        {
-            var shape = linear.Shape(model.Config);
-            var weights = shape[0] * shape[1] * ((2L * (compute.DType == ScalarType.Float32 ? sizeof(float) : sizeof(ushort))) + sizeof(float));
-            return checked(weights + metric.StateBytes(shape[0], shape[1]));
-        });
+        var weightBytes = (2L * (compute.DType == ScalarType.Float32 ? sizeof(float) : sizeof(ushort))) + sizeof(float);
+        var perLayer = checked((CostModel.LinearParams(model.Config) * weightBytes) + CostModel.LayerMethodStateBytes(model.Config, settings.Method));
         return checked(perLayer * model.Config.NumHiddenLayers);
     }
 

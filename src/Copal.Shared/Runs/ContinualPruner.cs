@@ -44,7 +44,8 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
     private IPruningPipeline Pipeline => pipelineInstance ??= pipelineFactory?.Invoke() ?? new LocalPipeline(model, settings, compute);
 
     /// <summary>Checks everything a run needs before anything is written: splits, lengths, mask shapes.</summary>
-    public void Preflight(IReadOnlyList<string> datasets)
+    /// <param name="progress">Told how much of each split file has been read.</param>
+    public void Preflight(IReadOnlyList<string> datasets, IProgress<WorkProgress>? progress = null)
     {
         data.Require(datasets, Split.Calib, Split.Test);
         foreach (var linear in LlamaLinear.All)
@@ -56,7 +57,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
         {
             foreach (var d in datasets)
             {
-                var calibration = Tokens(d, Split.Calib);
+                var calibration = Tokens(d, Split.Calib, progress);
                 if (calibration.Length < settings.SeqLen)
                 {
                     throw new CopalInputException($"dataset '{d}': the calibration split has {calibration.Length} tokens, fewer than one sample of {settings.SeqLen}");
@@ -201,7 +202,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
     public void Dispose() => pipelineInstance?.Dispose();
 
     private IReadOnlyList<PerplexityResult> Evaluate(string? checkpoint, IReadOnlyList<string> datasets, IProgress<WorkProgress>? progress) =>
-        datasets.Select(d => Pipeline.Evaluate(checkpoint, d, Tokens(d, Split.Test), settings.SeqLen, settings.EvalWindows, progress)).ToList();
+        datasets.Select(d => Pipeline.Evaluate(checkpoint, d, Tokens(d, Split.Test, progress), settings.SeqLen, settings.EvalWindows, progress)).ToList();
 
     private StageResult RunStage(int stage, string dataset, StageResult? previous, string outDir, IProgress<WorkProgress>? progress)
     {
@@ -219,7 +220,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
         Pipeline.BeginStage(assignment);
         if (metric.UsesCalibration)
         {
-            using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
+            using var samples = CalibrationSampler.Sample(Tokens(dataset, Split.Calib, progress), settings.Samples, settings.SeqLen, settings.Sampling, settings.SamplingSeed);
             CalibrationFeed.Run(Pipeline, model, samples, compute, $"calibrate stage {stage} {dataset}", progress);
         }
 
@@ -231,11 +232,11 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
         return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], manifest.Sparsity(), shards, importance);
     }
 
-    private int[] Tokens(string dataset, Split split)
+    private int[] Tokens(string dataset, Split split, IProgress<WorkProgress>? progress)
     {
         if (!tokens.TryGetValue((dataset, split), out var stream))
         {
-            stream = TokenStream.Load(data, dataset, split, tokenizer);
+            stream = TokenStream.Load(data, dataset, split, tokenizer, progress);
             tokens[(dataset, split)] = stream;
         }
 

@@ -324,6 +324,27 @@ public sealed class DatasetFilesTests
         Assert.False(File.Exists(dir.File("refused.json")));
     }
 
+    [Fact]
+    public void ARunShowsTheReadingOfEachCalibrationSplitBeforeAnyWork()
+    {
+        using var model = LlamaModel.Open(RepoPaths.TinyModel);
+        var settings = new Pruning.PruningSettings
+        {
+            Method = Pruning.PruningMethod.Wanda,
+            Strategy = Pruning.Strategy.Reset,
+            Propagation = Pruning.Propagation.Pruned,
+            Mask = new Pruning.MaskPolicy(0.5, Pruning.MaskGroup.Row, null),
+            Samples = 4,
+            SeqLen = 64,
+        };
+        using var pruner = new Runs.ContinualPruner(model, new DataDirectory(RepoPaths.Corpora), TokenizerFiles.Load(model), settings, ComputeOptions.Default);
+        var progress = new RecordedProgress();
+
+        pruner.Preflight(["fiction", "science"], progress);
+
+        Assert.Equal(["read fiction.calib.txt", "read science.calib.txt"], progress.Reports.Where(r => r.Done == r.Total).Select(r => r.Task));
+    }
+
     /// <summary>Keeps every report, in order, on the reporting thread (Progress&lt;T&gt; would post them).</summary>
     private sealed class RecordedProgress : IProgress<WorkProgress>
     {

@@ -9,6 +9,7 @@ using Copal.Pruning.Metrics;
 using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
+using Serilog.Events;
 
 namespace Copal.Coordinator.Cli.Bench;
 
@@ -50,10 +51,11 @@ public sealed class BenchJob(LlamaModel model, DataDirectory data, string? token
         var pruners = combinations.Select(s => new ContinualPruner(model, data, tokenizer, s, compute)).ToList();
         try
         {
-            foreach (var pruner in pruners)
+            ConsoleProgress.Run(progress =>
             {
-                pruner.Preflight(datasets);
-            }
+                pruners.ForEach(p => p.Preflight(datasets, progress));
+                return true;
+            }, LogEventLevel.Debug);
 
             ReportWriter.CheckWritable(reportPath);
             using var outLock = OutputDirectory.Prepare(outDir, force);

@@ -1,4 +1,5 @@
 using Serilog;
+using Serilog.Events;
 using Spectre.Console;
 
 namespace Copal.Coordinator.Cli.Hosting;
@@ -9,11 +10,12 @@ namespace Copal.Coordinator.Cli.Hosting;
 /// </summary>
 public static class ConsoleProgress
 {
-    public static T Run<T>(Func<IProgress<WorkProgress>, T> work)
+    /// <param name="doneLevel">The level of a finished task's log line when output is redirected: Debug for the checks before a run, whose refusals must stay one line.</param>
+    public static T Run<T>(Func<IProgress<WorkProgress>, T> work, LogEventLevel doneLevel = LogEventLevel.Information)
     {
         if (!AnsiConsole.Profile.Capabilities.Interactive)
         {
-            return work(new LogProgress());
+            return work(new LogProgress(doneLevel));
         }
 
         return AnsiConsole.Progress()
@@ -39,13 +41,13 @@ public static class ConsoleProgress
         }
     }
 
-    private sealed class LogProgress : IProgress<WorkProgress>
+    private sealed class LogProgress(LogEventLevel doneLevel) : IProgress<WorkProgress>
     {
         public void Report(WorkProgress value)
         {
             if (value.Done == value.Total)
             {
-                Log.Information("{Task}: done ({Total} steps)", value.Task, value.Total);
+                Log.Write(doneLevel, "{Task}: done ({Total} steps)", value.Task, value.Total);
             }
             else
             {

@@ -10,6 +10,7 @@ using Copal.Pruning.Metrics;
 using Copal.Runs;
 using Copal.Tokenization;
 using Serilog;
+using Serilog.Events;
 
 namespace Copal.Coordinator.Cli.Jobs;
 
@@ -66,7 +67,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, string? token
         }
 
         using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline()));
-        pruner.Preflight(datasets);
+        ConsoleProgress.Run(progress => { pruner.Preflight(datasets, progress); return true; }, LogEventLevel.Debug);
         ReportWriter.CheckWritable(target.ReportPath);
         var outDir = target.OutDir;
         using var runLock = target.Resume ? RunLock.Acquire(outDir) : OutputDirectory.Prepare(outDir, target.Force);
