@@ -34,6 +34,12 @@ catch (CopalInputException e)
 {
     return InputError.Report([e.Message]);
 }
+catch (Exception e) when (DiskFull.Cause(e) is { } full)
+{
+    // Not a fault of copal's: no stack trace, the OS's message names the file.
+    Log.Fatal("Stopped, the disk is full: {Reason:l}. Free space, then `copal resume` continues the run from its last committed stage", full.Message);
+    return 1;
+}
 catch (Exception e)
 {
     Log.Fatal(e, "copal failed");

@@ -135,7 +135,16 @@ public sealed class SafetensorsWriter : IDisposable
             // The file is abandoned: what went wrong writing it no longer matters.
         }
 
-        stream.Dispose();
+        try
+        {
+            stream.Dispose();
+        }
+        catch (IOException) when (!committed)
+        {
+            // Closing flushes the buffer, which fails again on a full disk; the handle is closed
+            // all the same, and the error that stopped the writer was already raised.
+        }
+
         hash.Dispose();
         if (!committed)
         {

@@ -17,7 +17,7 @@ public class ResumeTests
 
     private static readonly string[] Stages = ["stage-1-fiction", "stage-2-science", "stage-3-speech"];
 
-    private static void AssertSameCheckpoints(string expected, string actual)
+    internal static void AssertSameCheckpoints(string expected, string actual)
     {
         foreach (var stage in Stages)
         {
