@@ -77,10 +77,12 @@ public sealed class ShardWorker : IAsyncDisposable
                 {
                     frame = await listener.ReadAsync(stop.Token);
                 }
-                catch (ActivationConnectionException e)
+                catch (ActivationConnectionException e) when (e.Corruption?.RunEpoch != assignment.Epoch)
                 {
-                    // An upstream of an earlier assignment went away; the current one is checked by
-                    // the coordinator through cluster membership and its timeouts.
+                    // An upstream of an earlier assignment went away, or corrupted a frame nobody waits
+                    // for any more; the current one is checked by the coordinator through cluster
+                    // membership and its timeouts. A corrupted frame of this assignment is lost data:
+                    // it fails the shard below, and the coordinator retries the stage.
                     Log.Warning("Upstream connection ended: {Reason}", e.Message);
                     continue;
                 }

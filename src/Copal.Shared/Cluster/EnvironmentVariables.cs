@@ -79,11 +79,18 @@ public static class EnvironmentVariables
     /// <summary>Set by a coordinator on the node processes it starts: they exit when it is gone.</summary>
     public const string ParentPid = "COPAL_PARENT_PID";
 
+    /// <summary>
+    /// Fault injection for tests, never for production: N flips one bit of the N-th frame with
+    /// tensor bytes this process sends on the data path, after its checksum was computed.
+    /// </summary>
+    public const string FaultFlipBit = "COPAL_FAULT_FLIP_BIT";
+
     /// <summary>All of the above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, AloneThreads, NodeId, LogLevel, LogFormat,
         MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, CoordinatorUrl, ParentPid,
+        FaultFlipBit,
     ];
 
     /// <summary>A boolean variable: true/1/yes or false/0/no; <paramref name="fallback"/> when unset.</summary>

@@ -74,7 +74,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
     public PruneRunResult Run(IReadOnlyList<string> datasets, string outDir, IProgress<WorkProgress>? progress = null, Action<StageResult>? stageDone = null, IReadOnlyList<PerplexityResult>? knownDense = null, RunJournal? journal = null)
     {
         var dense = knownDense is null
-            ? journal?.Last(JournalEntry.DenseEvaluated, 0)?.Perplexity?.ToList() ?? Evaluate(null, datasets, progress)
+            ? journal?.Last(JournalEntry.DenseEvaluated, 0)?.Perplexity?.ToList() ?? WithRetries(() => Evaluate(null, datasets, progress), "dense evaluation")
             : datasets.Select(d => knownDense.Single(r => r.Dataset == d)).ToList();
         journal?.Append(new JournalEntry(JournalEntry.DenseEvaluated, 0, Perplexity: dense));
         Log.Information("Dense perplexity: {Perplexity}", dense.ToDictionary(r => r.Dataset, r => Math.Round(r.Perplexity, 4)));

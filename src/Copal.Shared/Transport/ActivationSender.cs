@@ -97,9 +97,10 @@ public sealed class ActivationSender : IAsyncDisposable, IDisposable
                 throw new IOException($"activation connection to {RemoteEndPoint} failed earlier: {broken.Message}", broken);
             }
 
+            var flipBit = PayloadBitFlip.For(frame);
             try
             {
-                await ActivationWire.WriteAsync(stream, frame, cancellationToken).ConfigureAwait(false);
+                await ActivationWire.WriteAsync(stream, frame, flipBit, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e)
             {

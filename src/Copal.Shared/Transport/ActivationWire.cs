@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -12,7 +13,7 @@ namespace Copal.Transport;
 /// Encodes and decodes <see cref="ActivationFrame"/>s on a stream. All integers little-endian:
 /// <code>
 ///  0  4  magic "CPAL"
-///  4  2  version (u16, currently 1)
+///  4  2  version (u16, currently 2)
 ///  6  1  kind (u8, FrameKind)
 ///  7  8  run epoch (i64)
 /// 15  4  stage (i32)
@@ -23,12 +24,15 @@ namespace Copal.Transport;
 ///        per tensor: dtype (u8: 1 f32, 2 bf16, 3 f16, 4 i64), rank (u8, 0..16),
 ///                    rank x dim (i64), byte length (i64, = elements x element size)
 ///        then the raw bytes of each tensor in order, no padding
+///     8  checksum (u64): XxHash3 of every byte of the frame before it
 /// </code>
-/// Tensor bytes go straight between the tensor's memory and the stream in 1 MiB chunks.
+/// Tensor bytes go straight between the tensor's memory and the stream in 1 MiB chunks, and are
+/// hashed in the same pass. A frame whose checksum does not match is rejected, never used
+/// (<see cref="FrameChecksumException"/>).
 /// </summary>
 public static class ActivationWire
 {
-    public const ushort Version = 1;
+    public const ushort Version = 2;
     public const int MaxTagBytes = ushort.MaxValue;
     public const int MaxRank = 16;
     public const int ChunkBytes = 1 << 20;
@@ -37,6 +41,7 @@ public static class ActivationWire
     public const long MaxTensorBytes = int.MaxValue;
 
     private const int FixedHeaderBytes = 39;
+    private const int ChecksumBytes = 8;
     private static ReadOnlySpan<byte> Magic => "CPAL"u8;
 
     /// <summary>Throws unless the tensor can travel in a frame.</summary>
@@ -68,26 +73,50 @@ public static class ActivationWire
     }
 
     /// <summary>Writes one frame. The frame's tensors are only read.</summary>
-    public static async Task WriteAsync(Stream stream, ActivationFrame frame, CancellationToken cancellationToken = default)
+    public static Task WriteAsync(Stream stream, ActivationFrame frame, CancellationToken cancellationToken = default) =>
+        WriteAsync(stream, frame, flipBit: null, cancellationToken);
+
+    /// <param name="flipBit">Fault injection (<see cref="PayloadBitFlip"/>): this bit of the tensor bytes goes out flipped, after hashing.</param>
+    internal static async Task WriteAsync(Stream stream, ActivationFrame frame, long? flipBit, CancellationToken cancellationToken)
     {
-        await stream.WriteAsync(EncodeHeader(frame), cancellationToken).ConfigureAwait(false);
+        var checksum = new XxHash3();
+        var header = EncodeHeader(frame);
+        checksum.Append(header);
+        await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
+        long sent = 0;
         foreach (var tensor in Tensors(frame))
         {
             var memory = NativeBytes.Of(tensor);
             for (var offset = 0; offset < memory.Length; offset += ChunkBytes)
             {
                 var chunk = memory.Slice(offset, Math.Min(ChunkBytes, memory.Length - offset));
-                await stream.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                checksum.Append(chunk.Span);
+                var bit = flipBit - (sent * 8);
+                await stream.WriteAsync(bit >= 0 && bit < chunk.Length * 8L ? Flipped(chunk, bit.Value) : chunk, cancellationToken).ConfigureAwait(false);
+                sent += chunk.Length;
             }
 
             GC.KeepAlive(tensor);
         }
+
+        var trailer = new byte[ChecksumBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(trailer, checksum.GetCurrentHashAsUInt64());
+        await stream.WriteAsync(trailer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A copy of the chunk with one bit flipped: the tensor itself must not change.</summary>
+    private static byte[] Flipped(ReadOnlyMemory<byte> chunk, long bit)
+    {
+        var copy = chunk.ToArray();
+        copy[bit / 8] ^= (byte)(1 << (int)(bit % 8));
+        return copy;
     }
 
     /// <summary>
     /// Reads one frame into freshly allocated tensors (owned by the caller). Returns null when the
     /// stream ends cleanly before the first byte of a frame. Throws <see cref="InvalidDataException"/>
-    /// on bytes that are not a valid frame and <see cref="EndOfStreamException"/> when it ends mid-frame.
+    /// on bytes that are not a valid frame, <see cref="FrameChecksumException"/> on a frame whose
+    /// bytes do not match its checksum and <see cref="EndOfStreamException"/> when it ends mid-frame.
     /// </summary>
     public static async Task<ActivationFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken = default)
     {
@@ -117,6 +146,8 @@ public static class ActivationWire
             throw new InvalidDataException($"activation frame has unknown kind {header[6]}");
         }
 
+        var checksum = new XxHash3();
+        checksum.Append(header);
         var runEpoch = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(7));
         var stage = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(15));
         var sequence = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(19));
@@ -130,6 +161,7 @@ public static class ActivationWire
         // The tag and the tensor count.
         var tagAndCount = new byte[tagLength + 1];
         await ReadExactly(stream, tagAndCount, cancellationToken).ConfigureAwait(false);
+        checksum.Append(tagAndCount);
         string tag;
         try
         {
@@ -151,6 +183,7 @@ public static class ActivationWire
         for (var i = 0; i < count; i++)
         {
             await ReadExactly(stream, small.AsMemory(0, 2), cancellationToken).ConfigureAwait(false);
+            checksum.Append(small.AsSpan(0, 2));
             var dtype = ScalarTypeOf(small[0]);
             int rank = small[1];
             if (rank > MaxRank)
@@ -159,6 +192,7 @@ public static class ActivationWire
             }
 
             await ReadExactly(stream, small.AsMemory(0, rank * 8 + 8), cancellationToken).ConfigureAwait(false);
+            checksum.Append(small.AsSpan(0, rank * 8 + 8));
             var shape = new long[rank];
             long elements = 1;
             for (var d = 0; d < rank; d++)
@@ -195,9 +229,20 @@ public static class ActivationWire
                 {
                     var chunk = memory.Slice(offset, Math.Min(ChunkBytes, memory.Length - offset));
                     await ReadExactly(stream, chunk, cancellationToken).ConfigureAwait(false);
+                    checksum.Append(chunk.Span);
                 }
 
                 GC.KeepAlive(tensor);
+            }
+
+            await ReadExactly(stream, small.AsMemory(0, ChecksumBytes), cancellationToken).ConfigureAwait(false);
+            var sent = BinaryPrimitives.ReadUInt64LittleEndian(small);
+            var received = checksum.GetCurrentHashAsUInt64();
+            if (sent != received)
+            {
+                throw new FrameChecksumException(
+                    $"{kind} frame {sequence} (epoch {runEpoch}, stage {stage}) is corrupted: its bytes hash to {received:x16}, the sender's checksum is {sent:x16}; the frame is dropped",
+                    runEpoch);
             }
 
             return new ActivationFrame(runEpoch, stage, kind, sequence, firstSample, tag, tensors[0], tensors[1]);

@@ -163,6 +163,7 @@ public sealed class TransportTests(ITestOutputHelper output)
             output.WriteLine(error.Message);
             Assert.Contains("magic", error.Message);
             Assert.IsType<InvalidDataException>(error.InnerException);
+            Assert.Null(error.Corruption);
         }
 
         await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
@@ -171,6 +172,59 @@ public sealed class TransportTests(ITestOutputHelper output)
         await sender.SendAsync(frame);
         using var got = await listener.ReadAsync().AsTask().WaitAsync(Patience);
         AssertSameTensor(payload, got.Payload);
+    }
+
+    /// <summary>One bit flipped anywhere in a frame's tensors or its checksum: the frame is rejected.</summary>
+    [Fact]
+    public async Task EveryFlippedBitOfTheTensorsOrTheChecksumIsDetected()
+    {
+        using var payload = randn(2, 3);
+        using var targets = randint(0, 32000, [2], ScalarType.Int64);
+        using var frame = new ActivationFrame(3, 1, FrameKind.Evaluation, 4, 0, "flip", payload, targets);
+        var clean = Encode(frame);
+        var tensorsAt = clean.Length - (int)frame.PayloadBytes() - 8;
+        for (var bit = tensorsAt * 8; bit < clean.Length * 8; bit++)
+        {
+            var corrupted = (byte[])clean.Clone();
+            corrupted[bit / 8] ^= (byte)(1 << (bit % 8));
+            var error = await Assert.ThrowsAsync<FrameChecksumException>(() => ActivationWire.ReadAsync(new MemoryStream(corrupted)));
+            Assert.Contains("Evaluation frame 4 (epoch 3, stage 1) is corrupted", error.Message);
+            Assert.Equal(3, error.RunEpoch);
+        }
+
+        using var got = await ActivationWire.ReadAsync(new MemoryStream(clean));
+        AssertSameTensor(payload, got!.Payload);
+        AssertSameTensor(targets, got.Targets);
+    }
+
+    /// <summary>A corrupted frame on a connection: the frames before it arrive, it never does, and the failure says so.</summary>
+    [Fact]
+    public async Task ACorruptedFrameFailsItsConnectionAndIsNeverDelivered()
+    {
+        using var payload = randn(64, 64);
+        using var good = new ActivationFrame(1, 0, FrameKind.Calibration, 0, 0, "good", payload);
+        using var bad = new ActivationFrame(1, 0, FrameKind.Calibration, 1, 64, "bad", payload);
+        var first = Encode(good);
+        var second = Encode(bad);
+        second[second.Length - 8 - (int)bad.PayloadBytes() / 2] ^= 0x10;
+
+        await using var listener = new ActivationListener(Host, 0, window: 4);
+        using (var raw = new TcpClient())
+        {
+            await raw.ConnectAsync(Host, listener.Port);
+            await raw.GetStream().WriteAsync(first.Concat(second).ToArray());
+            using var delivered = await listener.ReadAsync().AsTask().WaitAsync(Patience);
+            Assert.Equal("good", delivered.Tag);
+            var error = await Assert.ThrowsAsync<ActivationConnectionException>(async () => await listener.ReadAsync().AsTask().WaitAsync(Patience));
+            output.WriteLine(error.Message);
+            Assert.Equal(1, error.Corruption?.RunEpoch);
+            Assert.Contains("Calibration frame 1 (epoch 1, stage 0) is corrupted", error.Message);
+        }
+
+        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await sender.SendAsync(bad);
+        using var resent = await listener.ReadAsync().AsTask().WaitAsync(Patience);
+        AssertSameTensor(payload, resent.Payload);
     }
 
     [Fact]
