@@ -16,6 +16,9 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
 {
     private static readonly string K8s = Path.Combine(RepoPaths.Root, "k8s");
 
+    /// <summary>The label a pod needs to reach the metrics and status port (Prometheus, `copal status --url`).</summary>
+    private const string MonitoringLabel = "copal.io/monitoring";
+
     /// <summary>Every document of every base manifest.</summary>
     private static List<YamlMappingNode> BaseDocuments() => Documents(Directory.GetFiles(Path.Combine(K8s, "base"), "*.yaml"));
 
@@ -213,6 +216,10 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void NetworkPoliciesAdmitCopalPodsToTheClusterPortsAndMonitoringToMetricsOnly() =>
+        AssertIngressIsLimited(BaseDocuments(), "base");
+
     [SkippableFact]
     public void OverlaysRenderWithKubectlKustomize()
     {
@@ -241,6 +248,7 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
             var limits = Map(Map(Container(nodes), "resources"), "limits");
             var settings = ConfigMap(docs);
             Assert.True(int.Parse(settings[EnvironmentVariables.MinNodes]) <= int.Parse(Str(Map(nodes, "spec"), "replicas")), overlay);
+            AssertIngressIsLimited(docs, overlay);
             if (overlay == "gpu")
             {
                 Assert.Equal("1", Str(limits, "nvidia.com/gpu"));
@@ -265,6 +273,45 @@ public partial class KubernetesManifestTests(ITestOutputHelper output)
             }
         }
     }
+
+    /// <summary>
+    /// Every port of every copal pod: remoting and data open to copal pods of the namespace only,
+    /// metrics to pods labelled <see cref="MonitoringLabel"/> only (any namespace), all else closed.
+    /// </summary>
+    private static void AssertIngressIsLimited(List<YamlMappingNode> docs, string manifests)
+    {
+        var policies = new IngressPolicies(docs);
+        Assert.True(policies.Count > 0, $"{manifests}: no NetworkPolicy");
+        var sets = OfKind(docs, "StatefulSet").ToList();
+        var copal = sets.Select(PodLabels).ToList();
+        var monitoring = new Dictionary<string, string> { [MonitoringLabel] = "true" };
+        var stranger = new IngressPolicies.Peer(new Dictionary<string, string> { ["app"] = "anything-else" }, SameNamespace: true);
+        foreach (var set in sets)
+        {
+            var pod = PodLabels(set);
+            void Expect(bool admitted, IngressPolicies.Peer from, string port, int number) =>
+                Assert.True(policies.Admits(pod, from, port, number) == admitted, $"{manifests}: {Name(set)} port {port} {(admitted ? "refuses" : "admits")} {string.Join(",", from.Labels)} (same namespace: {from.SameNamespace})");
+
+            foreach (var port in Seq(Container(set), "ports").Cast<YamlMappingNode>())
+            {
+                var (name, number) = (Str(port, "name"), int.Parse(Str(port, "containerPort")));
+                var cluster = name is "remoting" or "data";
+                foreach (var member in copal)
+                {
+                    Expect(cluster, new IngressPolicies.Peer(member, SameNamespace: true), name, number);
+                    Expect(false, new IngressPolicies.Peer(member, SameNamespace: false), name, number);
+                }
+
+                Expect(name == "metrics", new IngressPolicies.Peer(monitoring, SameNamespace: false), name, number);
+                Expect(false, stranger, name, number);
+            }
+
+            Expect(false, new IngressPolicies.Peer(pod, SameNamespace: true), "other", 8080);
+        }
+    }
+
+    private static Dictionary<string, string> PodLabels(YamlMappingNode set) =>
+        Map(Map(Map(Map(set, "spec"), "template"), "metadata"), "labels").Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!);
 
     private static IEnumerable<YamlMappingNode> OfKind(IEnumerable<YamlMappingNode> docs, string kind) => docs.Where(d => Str(d, "kind") == kind);
 
