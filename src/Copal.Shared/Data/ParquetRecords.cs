@@ -6,14 +6,19 @@ namespace Copal.Data;
 /// <summary>Parquet: one record per row of a string column, read one row group at a time.</summary>
 internal static class ParquetRecords
 {
+    // Deflate's limit (1032:1): text compressed further than that is a bomb, not a dataset.
+    private const long MaxExpansion = 1032;
+
     public static async IAsyncEnumerable<string> Read(Stream file, string path, string textField)
     {
         await using var reader = await Guarded(path, () => ParquetReader.CreateAsync(file, leaveStreamOpen: true));
-        var column = TextColumn(reader.Schema, path, textField);
+
+        // The schema is decoded when first asked for: damage to it surfaces here.
+        var column = TextColumn(await Guarded(path, () => Task.FromResult(reader.Schema)), path, textField);
         var row = 0L;
         for (var group = 0; group < reader.RowGroupCount; group++)
         {
-            foreach (var value in await Guarded(path, () => ReadRowGroup(reader, group, column)))
+            foreach (var value in await Guarded(path, () => ReadRowGroup(reader, group, column, path, file.Length)))
             {
                 row++;
                 if (value is null)
@@ -35,10 +40,19 @@ internal static class ParquetRecords
             : throw new CopalInputException($"{path}: column '{textField}' holds {(column is DataField d ? d.ClrType.Name : column.SchemaType.ToString())}, not strings");
     }
 
-    private static async Task<string?[]> ReadRowGroup(ParquetReader reader, int index, DataField column)
+    private static async Task<string?[]> ReadRowGroup(ParquetReader reader, int index, DataField column, string path, long fileBytes)
     {
         using var group = reader.OpenRowGroupReader(index);
-        var values = new string?[checked((int)group.RowCount)];
+
+        // Sizes the file claims are checked before anything is allocated for them: each row's text
+        // (never null) takes at least a byte, and no codec expands a byte into more than MaxExpansion.
+        var chunk = group.GetMetadata(column)?.MetaData;
+        if (group.RowCount > fileBytes || group.RowCount < 0 || chunk is null || chunk.TotalUncompressedSize > MaxExpansion * fileBytes)
+        {
+            throw new CopalInputException($"{path}: row group {index} claims {group.RowCount} rows of {chunk?.TotalUncompressedSize} bytes in a file of {fileBytes} bytes");
+        }
+
+        var values = new string?[group.RowCount];
         await group.ReadAsync(column, values.AsMemory(), null);
         return values;
     }
@@ -49,7 +63,7 @@ internal static class ParquetRecords
         {
             return await work();
         }
-        catch (Exception e) when (e is not CopalInputException)
+        catch (Exception e) when (e is not (CopalInputException or OutOfMemoryException))
         {
             // A corrupt file makes Parquet.Net throw whatever its decoders meet first (out of range,
             // overflow, invalid operation, Thrift or Parquet errors), not one exception type.

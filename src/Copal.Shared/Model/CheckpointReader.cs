@@ -52,12 +52,25 @@ public sealed class CheckpointReader : IDisposable
 
     private void OpenShards(string indexPath)
     {
-        Dictionary<string, string> weightMap;
+        var weightMap = new Dictionary<string, string>();
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            weightMap = doc.RootElement.GetProperty("weight_map").EnumerateObject()
-                .ToDictionary(p => p.Name, p => p.Value.GetString() ?? throw new CopalInputException($"{indexPath}: weight_map entry '{p.Name}' is not a file name"));
+            foreach (var p in doc.RootElement.GetProperty("weight_map").EnumerateObject())
+            {
+                var shard = p.Value.GetString();
+
+                // A shard is a file of this directory: a path in the index must not reach any other file.
+                if (string.IsNullOrEmpty(shard) || System.IO.Path.GetFileName(shard) != shard)
+                {
+                    throw new CopalInputException($"{indexPath}: weight_map entry '{p.Name}' is not a file name of the checkpoint");
+                }
+
+                if (!weightMap.TryAdd(p.Name, shard))
+                {
+                    throw new CopalInputException($"{indexPath}: weight_map lists tensor '{p.Name}' twice");
+                }
+            }
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -51,8 +51,9 @@ public sealed record LlamaConfig
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             return FromJson(path, doc.RootElement);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // JsonDocument checks the structure, not the UTF-8 of strings: reading one that is not throws InvalidOperationException.
             throw new CopalInputException($"{path}: not valid JSON ({e.Message})");
         }
     }

@@ -62,42 +62,55 @@ public sealed class SafetensorsHeader
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw Bad(path, "header is not a JSON object");
+                return FromDocument(path, doc, dataLength, dataStart);
             }
-
-            var tensors = new List<TensorEntry>();
-            var metadata = new Dictionary<string, string>();
-            var names = new HashSet<string>();
-            foreach (var property in doc.RootElement.EnumerateObject())
+            catch (InvalidOperationException e)
             {
-                if (property.Name == "__metadata__")
-                {
-                    if (property.Value.ValueKind != JsonValueKind.Object)
-                    {
-                        throw Bad(path, "__metadata__ is not a JSON object");
-                    }
-
-                    foreach (var m in property.Value.EnumerateObject())
-                    {
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
-                    }
-
-                    continue;
-                }
-
-                if (!names.Add(property.Name))
-                {
-                    throw Bad(path, $"tensor '{property.Name}' appears twice in the header");
-                }
-
-                tensors.Add(ParseEntry(path, property.Name, property.Value, dataLength));
+                // JsonDocument checks the structure, not the UTF-8 of names and strings: reading one that is not throws this.
+                throw Bad(path, "header is not valid JSON: " + e.Message);
             }
-
-            CheckOverlaps(path, tensors);
-            return new SafetensorsHeader(tensors, metadata, dataStart);
         }
+    }
+
+    private static SafetensorsHeader FromDocument(string path, JsonDocument doc, long dataLength, long dataStart)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            throw Bad(path, "header is not a JSON object");
+        }
+
+        var tensors = new List<TensorEntry>();
+        var metadata = new Dictionary<string, string>();
+        var names = new HashSet<string>();
+        foreach (var property in doc.RootElement.EnumerateObject())
+        {
+            if (property.Name == "__metadata__")
+            {
+                if (property.Value.ValueKind != JsonValueKind.Object)
+                {
+                    throw Bad(path, "__metadata__ is not a JSON object");
+                }
+
+                foreach (var m in property.Value.EnumerateObject())
+                {
+                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                }
+
+                continue;
+            }
+
+            if (!names.Add(property.Name))
+            {
+                throw Bad(path, $"tensor '{property.Name}' appears twice in the header");
+            }
+
+            tensors.Add(ParseEntry(path, property.Name, property.Value, dataLength));
+        }
+
+        CheckOverlaps(path, tensors);
+        return new SafetensorsHeader(tensors, metadata, dataStart);
     }
 
     private static TensorEntry ParseEntry(string path, string name, JsonElement e, long dataLength)

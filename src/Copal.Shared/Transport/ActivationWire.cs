@@ -195,14 +195,19 @@ public static class ActivationWire
             checksum.Append(small.AsSpan(0, rank * 8 + 8));
             var shape = new long[rank];
             long elements = 1;
+
+            // The product of the non-zero dimensions is bounded too: with one dimension 0 the others
+            // still make torch's strides, which must not overflow.
+            long strides = 1;
             for (var d = 0; d < rank; d++)
             {
                 shape[d] = BinaryPrimitives.ReadInt64LittleEndian(small.AsSpan(d * 8));
-                if (shape[d] < 0 || (shape[d] > 0 && elements > MaxTensorBytes / shape[d]))
+                if (shape[d] < 0 || (shape[d] > 0 && strides > MaxTensorBytes / shape[d]))
                 {
                     throw new InvalidDataException($"activation frame tensor {i} has an invalid shape [{string.Join(", ", shape[..(d + 1)])}]");
                 }
 
+                strides *= Math.Max(shape[d], 1);
                 elements *= shape[d];
             }
 
