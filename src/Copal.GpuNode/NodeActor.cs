@@ -18,11 +18,13 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
     private readonly RegisterNode registration;
     private readonly ActivationListener listener;
     private readonly ThreadShare threads;
+    private readonly DataPathTls? dataTls;
     private readonly IActorRef coordinator;
     private ShardWorker? worker;
 
-    public NodeActor(RegisterNode registration, ActivationListener listener, ThreadShare threads)
+    public NodeActor(RegisterNode registration, ActivationListener listener, ThreadShare threads, DataPathTls? dataTls)
     {
+        this.dataTls = dataTls;
         this.registration = registration;
         this.listener = listener;
         this.threads = threads;
@@ -38,8 +40,8 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(RegisterNode registration, ActivationListener listener, ThreadShare threads) =>
-        Akka.Actor.Props.Create(() => new NodeActor(registration, listener, threads));
+    public static Props Props(RegisterNode registration, ActivationListener listener, ThreadShare threads, DataPathTls? dataTls) =>
+        Akka.Actor.Props.Create(() => new NodeActor(registration, listener, threads, dataTls));
 
     protected override void PreStart()
     {
@@ -56,8 +58,9 @@ public sealed class NodeActor : ReceiveActor, IWithTimers
         {
             LogFields.RunId = assign.RunId;
             Log.Information("Assigned layers {First}-{Last} (epoch {Epoch}), next {Next}", assign.FirstLayer, assign.LastLayer, assign.Epoch, assign.NextHost is null ? "none (last)" : $"{assign.NextHost}:{assign.NextPort}");
+            listener.Admit(new LinkTicket(assign.Epoch, assign.UpstreamKey));
             worker = new ShardWorker(registration.NodeId, assign, threads);
-            await worker.StartAsync(listener);
+            await worker.StartAsync(listener, dataTls);
             Sender.Tell(new ShardReady(registration.NodeId, assign.Epoch));
         }
         catch (Exception e)

@@ -77,7 +77,8 @@ internal static class NodeHost
 
         // Up first: the liveness probe must answer while the node loads and joins.
         using var health = HealthServer.Start(result.GetValue(NodeOptions.MetricsPort), () => ready);
-        await using var listener = new ActivationListener(host, result.GetValue(NodeOptions.DataPort), window: 4);
+        using var dataTls = DataPathTls.For(tls);
+        await using var listener = new ActivationListener(host, result.GetValue(NodeOptions.DataPort), window: 4, dataTls);
         using var system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Cluster.Get(system);
         var self = cluster.SelfAddress;
@@ -88,7 +89,7 @@ internal static class NodeHost
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
             CopalMetrics.ClusterMembers.Set(cluster.State.Members.Count(m => m.Status == MemberStatus.Up)));
         var registration = new RegisterNode(nodeId, publicHost, listener.Port, memory, device);
-        system.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, aloneThreads)), Roles.NodeActorName);
+        system.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, aloneThreads), dataTls), Roles.NodeActorName);
         Log.Information("Node {Node} up: cluster {Address}, data port {DataPort}, memory {Memory}, device {Device}", nodeId, self, listener.Port, ByteSize.Format(memory), device);
 
         void Stop() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);

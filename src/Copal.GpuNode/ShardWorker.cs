@@ -56,11 +56,12 @@ public sealed class ShardWorker : IAsyncDisposable
 
     public long Epoch => assignment.Epoch;
 
-    public async Task StartAsync(ActivationListener listener)
+    public async Task StartAsync(ActivationListener listener, DataPathTls? tls)
     {
         if (assignment.NextHost is { } host)
         {
-            next = await ActivationSender.ConnectAsync(host, assignment.NextPort, TimeSpan.FromSeconds(30), stop.Token);
+            var ticket = new LinkTicket(assignment.Epoch, assignment.NextKey ?? throw new InvalidOperationException("an assignment with a next node must carry the key of that link"));
+            next = await ActivationSender.ConnectAsync(host, assignment.NextPort, ticket, tls, TimeSpan.FromSeconds(30), stop.Token);
         }
 
         loop = ComputeThread.Run($"shard {engine.Range}", () => RunAsync(listener));

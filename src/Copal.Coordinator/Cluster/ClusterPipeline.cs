@@ -30,13 +30,15 @@ public sealed class ClusterPipeline : IPruningPipeline
     private readonly ModelHead head;
     private readonly string runId;
     private readonly long epoch;
+    private readonly DataPathTls? dataTls;
     private ActivationSender? first;
     private StageAssignment? stage;
     private long sequence;
     private int inFlight;
 
-    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, PipelineRun run)
+    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, PipelineRun run, DataPathTls? dataTls)
     {
+        this.dataTls = dataTls;
         this.model = model;
         this.compute = compute;
         this.limits = limits;
@@ -62,11 +64,16 @@ public sealed class ClusterPipeline : IPruningPipeline
         var computeJson = CopalJson.Serialize(compute);
         using var abandon = new CancellationTokenSource();
         var replies = new List<Task<object>>();
+
+        // Link i leads into shard i; the coordinator is the upstream of the first.
+        var links = shards.Select(_ => LinkTicket.Draw(epoch)).ToList();
         for (var i = 0; i < shards.Count; i++)
         {
             var (node, shard) = shards[i];
             var next = i + 1 < shards.Count ? shards[i + 1].Node.Registration : null;
-            var assign = new AssignShard(runId, epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson, next?.DataHost, next?.DataPort ?? 0, inboxActor);
+            var assign = new AssignShard(
+                runId, epoch, shard.FirstLayer, shard.LastLayer, Path.GetFullPath(model.Directory), settingsJson, computeJson,
+                next?.DataHost, next?.DataPort ?? 0, links[i].Key, next is null ? null : links[i + 1].Key, inboxActor);
             replies.Add(node.Actor.Ask<object>(assign, abandon.Token));
         }
 
@@ -88,7 +95,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         var head0 = shards[0].Node.Registration;
         try
         {
-            first = Blocking.Wait(() => ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, limits.NodeTimeout));
+            first = Blocking.Wait(() => ActivationSender.ConnectAsync(head0.DataHost, head0.DataPort, links[0], dataTls, limits.NodeTimeout));
         }
         catch (TimeoutException e)
         {

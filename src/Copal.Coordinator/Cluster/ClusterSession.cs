@@ -6,6 +6,7 @@ using Copal.Coordinator.Monitoring;
 using Copal.Model;
 using Copal.Planning;
 using Copal.Pruning;
+using Copal.Transport;
 using Serilog;
 
 namespace Copal.Coordinator.Cluster;
@@ -21,6 +22,7 @@ public sealed class ClusterSession : IDisposable
     private readonly LocalNodes? localNodes;
     private readonly ClusterOptions options;
     private readonly Action stoppedOnItsOwn;
+    private readonly DataPathTls? dataTls;
     private long epochs;
     private int unreachableEvents;
     private volatile IReadOnlyList<NodeStatus> assigned = [];
@@ -32,7 +34,9 @@ public sealed class ClusterSession : IDisposable
     {
         this.options = options;
         this.stoppedOnItsOwn = stoppedOnItsOwn;
-        var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator));
+        var tls = ClusterTls.FromEnvironment();
+        var config = ClusterConfig.Build(new ClusterEndpoint(options.Host, options.Port, options.PublicHost, options.Seeds, Roles.Coordinator, tls));
+        dataTls = DataPathTls.For(tls);
         system = ActorSystem.Create(Roles.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
         cluster.RegisterOnMemberUp(() => up = true);
@@ -92,7 +96,7 @@ public sealed class ClusterSession : IDisposable
             var registration = nodes.Single(n => n.NodeId == shard.NodeId).Registration;
             return new NodeStatus(shard.NodeId, $"{registration.DataHost}:{registration.DataPort}", shard.FirstLayer, shard.LastLayer, registration.MemoryBytes, registration.Device);
         }).ToList();
-        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)));
+        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)), dataTls);
     }
 
     /// <summary>
@@ -118,5 +122,6 @@ public sealed class ClusterSession : IDisposable
         CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).Wait(TimeSpan.FromSeconds(10));
         system.Dispose();
         localNodes?.Dispose();
+        dataTls?.Dispose();
     }
 }

@@ -12,6 +12,8 @@ public sealed record NodeRegistered(string NodeId);
 /// builds exactly the engine the coordinator would. Next is the data endpoint of the following
 /// node, or null for the last one. Reports go to <paramref name="Reporter"/>.
 /// </summary>
+/// <param name="UpstreamKey">The key of the link into this node: its listener admits only the upstream that presents it.</param>
+/// <param name="NextKey">The key this node presents to the next one; null for the last.</param>
 public sealed record AssignShard(
     string RunId,
     long Epoch,
@@ -22,6 +24,8 @@ public sealed record AssignShard(
     string ComputeJson,
     string? NextHost,
     int NextPort,
+    string UpstreamKey,
+    string? NextKey,
     IActorRef Reporter);
 
 public sealed record ShardReady(string NodeId, long Epoch);

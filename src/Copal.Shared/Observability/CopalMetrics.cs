@@ -19,12 +19,13 @@ public static class CopalMetrics
     public const string BusySecondsName = "copal_busy_seconds_total";
     public const string ProcessMemoryName = "copal_process_memory_bytes";
     public const string ClusterMembersName = "copal_cluster_members";
+    public const string DataConnectionsRefusedName = "copal_data_connections_refused_total";
 
     /// <summary>Every series name above; each is present in a scrape from process start.</summary>
     public static IReadOnlyList<string> Names { get; } =
     [
         StageName, StagesCompletedName, StageProgressName, TokensPerSecondName, TokensName, FramesName, BytesStreamedName,
-        PhaseSecondsName, BusySecondsName, ProcessMemoryName, ClusterMembersName,
+        PhaseSecondsName, BusySecondsName, ProcessMemoryName, ClusterMembersName, DataConnectionsRefusedName,
     ];
 
     /// <summary>Index (1-based) of the stage being worked on; 0 before the first.</summary>
@@ -55,6 +56,13 @@ public static class CopalMetrics
 
     public static Gauge ClusterMembers { get; } = Metrics.CreateGauge(ClusterMembersName, "Cluster members this process sees as Up");
 
+    /// <summary>Data connections closed before their first frame: no cluster certificate, no link ticket, or not the upstream.</summary>
+    public static Counter DataConnectionsRefused { get; } = Metrics.CreateCounter(
+        DataConnectionsRefusedName, "Data connections refused before their first frame", "reason");
+
+    /// <summary>The reasons <see cref="DataConnectionsRefused"/> counts by.</summary>
+    public static IReadOnlyList<string> RefusalReasons { get; } = ["certificate", "ticket", "upstream"];
+
     private static int initialised;
 
     /// <summary>
@@ -76,6 +84,11 @@ public static class CopalMetrics
         foreach (var kind in new[] { "calibration", "evaluation", "command", "end" })
         {
             Frames.WithLabels(kind);
+        }
+
+        foreach (var reason in RefusalReasons)
+        {
+            DataConnectionsRefused.WithLabels(reason);
         }
 
         BytesStreamed.WithLabels("in");

@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using System.Threading.Channels;
+using Copal.Observability;
+using Serilog;
 
 namespace Copal.Transport;
 
@@ -20,24 +23,37 @@ namespace Copal.Transport;
 /// consumer may keep reading (e.g. frames of a restarted sender). Received frames belong to the
 /// consumer, which must dispose them. Disposing the listener closes every connection; pending and
 /// later reads then throw <see cref="ObjectDisposedException"/>.
+/// <para>
+/// A connection is admitted before any frame of it is read: with <see cref="DataPathTls"/> its
+/// peer must complete mutual TLS with a certificate of the cluster, and it must open with the
+/// <see cref="LinkTicket"/> given to <see cref="Admit"/>. A refused connection is closed, logged
+/// and counted (<see cref="CopalMetrics.DataConnectionsRefused"/>); the consumer never sees it.
+/// </para>
 /// </remarks>
 public sealed class ActivationListener : IAsyncDisposable, IDisposable
 {
     /// <summary>Socket send and receive buffer size used on both ends of the data path.</summary>
     internal const int SocketBufferBytes = 1 << 20;
 
+    /// <summary>How long a new connection may take to authenticate, and an early upstream may wait for its ticket to be admitted.</summary>
+    internal static readonly TimeSpan AdmissionTimeout = TimeSpan.FromSeconds(30);
+
     private readonly Socket listenSocket;
     private readonly Channel<Delivery> channel;
     private readonly CancellationTokenSource stopping = new();
     private readonly Dictionary<Socket, Task> connections = [];
     private readonly Task acceptLoop;
+    private readonly UpstreamGate gate = new();
+    private readonly DataPathTls? tls;
     private int disposed;
 
     /// <param name="host">Address or host name to bind, e.g. "127.0.0.1" or "0.0.0.0".</param>
     /// <param name="port">Port to bind; 0 picks a free one (see <see cref="Port"/>).</param>
     /// <param name="window">How many received frames may wait for the consumer (the channel capacity).</param>
-    public ActivationListener(string host, int port, int window)
+    /// <param name="tls">Mutual TLS on every connection; null: plain TCP.</param>
+    public ActivationListener(string host, int port, int window, DataPathTls? tls = null)
     {
+        this.tls = tls;
         ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         var address = BindAddress(host);
@@ -70,6 +86,9 @@ public sealed class ActivationListener : IAsyncDisposable, IDisposable
 
     /// <summary>The bound port (the ephemeral one when constructed with port 0).</summary>
     public int Port => LocalEndPoint.Port;
+
+    /// <summary>From now on, admit the upstream that holds <paramref name="ticket"/> (and no other).</summary>
+    public void Admit(LinkTicket ticket) => gate.Expect(ticket);
 
     /// <summary>
     /// The next frame from any connection (the caller owns and must dispose it). Throws
@@ -199,7 +218,12 @@ public sealed class ActivationListener : IAsyncDisposable, IDisposable
         ActivationConnectionException? failure = null;
         try
         {
-            using var stream = new NetworkStream(socket, ownsSocket: true);
+            await using var stream = await AdmittedAsync(socket, remote, token).ConfigureAwait(false);
+            if (stream is null)
+            {
+                return;
+            }
+
             var lastWasEnd = false;
             while (true)
             {
@@ -256,6 +280,57 @@ public sealed class ActivationListener : IAsyncDisposable, IDisposable
             }
         }
     }
+
+    /// <summary>The connection's stream once its peer is admitted; null when refused (logged and counted).</summary>
+    private async Task<Stream?> AdmittedAsync(Socket socket, EndPoint? remote, CancellationToken token)
+    {
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        string reason, kind;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
+        deadline.CancelAfter(AdmissionTimeout);
+        try
+        {
+            if (tls is not null)
+            {
+                stream = await tls.AcceptAsync(stream, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException && !token.IsCancellationRequested)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            Refused(remote, "certificate", $"mutual TLS failed: {Innermost(e).Message}");
+            return null;
+        }
+
+        try
+        {
+            var bytes = new byte[LinkTicket.WireBytes];
+            await stream.ReadExactlyAsync(bytes, deadline.Token).ConfigureAwait(false);
+            var ticket = LinkTicket.Decode(bytes);
+            if (await gate.RefusalAsync(ticket, AdmissionTimeout, token).ConfigureAwait(false) is not { } refusal)
+            {
+                return stream;
+            }
+
+            (kind, reason) = ("upstream", refusal);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or OperationCanceledException && !token.IsCancellationRequested)
+        {
+            (kind, reason) = ("ticket", e is OperationCanceledException ? $"no link ticket within {AdmissionTimeout.TotalSeconds:0} s" : e.Message);
+        }
+
+        await stream.DisposeAsync().ConfigureAwait(false);
+        Refused(remote, kind, reason);
+        return null;
+    }
+
+    private static void Refused(EndPoint? remote, string kind, string reason)
+    {
+        CopalMetrics.DataConnectionsRefused.WithLabels(kind).Inc();
+        Log.Warning("Refused data connection from {Remote}: {Reason}", remote?.ToString(), reason);
+    }
+
+    private static Exception Innermost(Exception e) => e.InnerException is { } inner ? Innermost(inner) : e;
 
     private readonly record struct Delivery(ActivationFrame? Frame, ActivationConnectionException? Error);
 }

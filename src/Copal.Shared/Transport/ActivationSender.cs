@@ -15,31 +15,61 @@ public sealed class ActivationSender : IAsyncDisposable, IDisposable
     private static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Socket socket;
-    private readonly NetworkStream stream;
+    private readonly Stream stream;
     private readonly SemaphoreSlim gate = new(1, 1);
     private Exception? broken;
     private int disposed;
 
-    private ActivationSender(Socket socket)
+    private ActivationSender(Socket socket, Stream stream, EndPoint remote)
     {
         this.socket = socket;
-        RemoteEndPoint = socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
-            ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port)
-            : socket.RemoteEndPoint!;
-        stream = new NetworkStream(socket, ownsSocket: true);
+        this.stream = stream;
+        RemoteEndPoint = remote;
     }
 
     public EndPoint RemoteEndPoint { get; }
 
     /// <summary>
     /// Connects to a listener, retrying (connection refused, host not yet resolvable, ...) with a
-    /// short back-off while the peer is still starting. Throws <see cref="TimeoutException"/> when
-    /// no attempt succeeds within <paramref name="connectTimeout"/> (default 30 s).
+    /// short back-off while the peer is still starting, authenticates (mutual TLS with
+    /// <paramref name="tls"/>) and presents <paramref name="ticket"/>. Throws
+    /// <see cref="TimeoutException"/> when no attempt succeeds within <paramref name="connectTimeout"/>
+    /// (default 30 s), and <see cref="System.Security.Authentication.AuthenticationException"/> when
+    /// the listener is not a member of the cluster.
     /// </summary>
-    public static async Task<ActivationSender> ConnectAsync(string host, int port, TimeSpan? connectTimeout = null, CancellationToken cancellationToken = default)
+    public static async Task<ActivationSender> ConnectAsync(string host, int port, LinkTicket ticket, DataPathTls? tls = null, TimeSpan? connectTimeout = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(ticket);
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         var timeout = connectTimeout ?? DefaultConnectTimeout;
+        var socket = await ConnectSocketAsync(host, port, timeout, cancellationToken).ConfigureAwait(false);
+
+        // Read now: a listener that refuses may have closed the connection before the first send.
+        var remote = socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped
+            ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port)
+            : socket.RemoteEndPoint!;
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            handshake.CancelAfter(timeout);
+            if (tls is not null)
+            {
+                stream = await tls.ConnectAsync(stream, host, handshake.Token).ConfigureAwait(false);
+            }
+
+            await stream.WriteAsync(ticket.Encode(), handshake.Token).ConfigureAwait(false);
+            return new ActivationSender(socket, stream, remote);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<Socket> ConnectSocketAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         var delay = TimeSpan.FromMilliseconds(50);
         Exception? lastError = null;
@@ -57,7 +87,7 @@ public sealed class ActivationSender : IAsyncDisposable, IDisposable
             try
             {
                 await socket.ConnectAsync(host, port, attempt.Token).ConfigureAwait(false);
-                return new ActivationSender(socket);
+                return socket;
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {

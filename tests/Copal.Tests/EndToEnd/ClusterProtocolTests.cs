@@ -101,7 +101,7 @@ public class ClusterProtocolTests : TestKit
         try
         {
             error = Assert.Throws<ClusterRunException>(() =>
-                new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), new PipelineRun("protocol-test", 1)));
+                new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), new PipelineRun("protocol-test", 1), dataTls: null));
         }
         finally
         {
@@ -127,10 +127,11 @@ public class ClusterProtocolTests : TestKit
         var registration = new RegisterNode("node-x", "127.0.0.1", listener.Port, 1L << 30, "cpu");
         // One thread more while the shard is alone (its first and last micro-batch or a wave's pass, its pruning): the results must not move.
         var threads = get_num_threads();
-        var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, threads + 1)));
+        var node = nodeSystem.ActorOf(NodeActor.Props(registration, listener, new ThreadShare(threads, threads + 1), dataTls: null));
         var reporter = CreateTestProbe();
 
-        node.Tell(new AssignShard("run", 7, 0, 3, Path.GetFullPath(model.Directory), CopalJson.Serialize(settings), CopalJson.Serialize(compute), null, 0, reporter.Ref), TestActor);
+        var link = LinkTicket.Draw(7);
+        node.Tell(new AssignShard("run", 7, 0, 3, Path.GetFullPath(model.Directory), CopalJson.Serialize(settings), CopalJson.Serialize(compute), null, 0, link.Key, null, reporter.Ref), TestActor);
         ExpectMsg<ShardReady>(TimeSpan.FromSeconds(30));
 
         using var dir = new TempDir();
@@ -155,7 +156,7 @@ public class ClusterProtocolTests : TestKit
         }
 
         var nodeDir = Directory.CreateDirectory(dir.File("node")).FullName;
-        await using var sender = await ActivationSender.ConnectAsync("127.0.0.1", listener.Port);
+        await using var sender = await ActivationSender.ConnectAsync("127.0.0.1", listener.Port, link);
         var assignment = new StageAssignment(1, 7, "fiction", nodeDir, null, null, schedule);
         using (var begin = new ActivationFrame(7, 1, FrameKind.Command, -1, 0, new PipelineCommand(PipelineCommand.BeginStage, assignment).ToJson()))
         {

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.Cluster;
 using Copal.Cluster;
@@ -15,7 +12,7 @@ namespace Copal.Tests;
 [Collection("tls-trust-store")]
 public class RemotingTlsTests
 {
-    private const string Password = "copal-test";
+    private const string Password = TestCertificates.Password;
 
     [Fact]
     public async Task OnlyAMemberWithTheClusterCertificateJoins()
@@ -23,19 +20,13 @@ public class RemotingTlsTests
         using var dir = new TempDir();
         // A subject of its own: a run killed before its finally leaves its certificate trusted, and a second
         // one of the same name would be taken for the new one's issuer and fail its chain.
-        using var good = SelfSigned($"CN=copal-cluster-{Guid.NewGuid():N}");
-        using var other = SelfSigned("CN=someone-else");
-        var goodPath = dir.File("cluster.pfx");
-        var otherPath = dir.File("other.pfx");
-        File.WriteAllBytes(goodPath, good.Export(X509ContentType.Pkcs12, Password));
-        File.WriteAllBytes(otherPath, other.Export(X509ContentType.Pkcs12, Password));
+        using var good = TestCertificates.SelfSigned($"CN=copal-cluster-{Guid.NewGuid():N}");
+        using var other = TestCertificates.SelfSigned("CN=someone-else");
+        var goodPath = TestCertificates.Export(good, dir.File("cluster.pfx"));
+        var otherPath = TestCertificates.Export(other, dir.File("other.pfx"));
 
         // Validation is not suppressed: the cluster's (self-signed) certificate must be trusted.
-        using var store = new X509Store(StoreName.Root, StoreLocation.CurrentUser);
-        store.Open(OpenFlags.ReadWrite);
-        using var publicOnly = X509CertificateLoader.LoadCertificate(good.Export(X509ContentType.Cert));
-        store.Add(publicOnly);
-        try
+        using (TestCertificates.Trust(good))
         {
             var port = TestPorts.Free();
             var seed = $"akka.tcp://{Roles.SystemName}@127.0.0.1:{port}";
@@ -63,19 +54,15 @@ public class RemotingTlsTests
                 Assert.False(await UpAsync(first, 2, TimeSpan.FromSeconds(8)), "a member without TLS joined");
             }
         }
-        finally
-        {
-            store.Remove(publicOnly);
-        }
     }
 
     [Fact]
     public void TheConfigurationAsksForValidatedMutualTls()
     {
         using var dir = new TempDir();
-        using var cert = SelfSigned("CN=copal-cluster");
+        using var cert = TestCertificates.SelfSigned("CN=copal-cluster");
         var path = dir.File("c.pfx");
-        File.WriteAllBytes(path, cert.Export(X509ContentType.Pkcs12, Password));
+        TestCertificates.Export(cert, path);
         var config = ClusterConfig.Build(new ClusterEndpoint("127.0.0.1", 0, null, [], Roles.GpuNode, new ClusterTls(path, Password)));
         Assert.True(config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
         Assert.False(config.GetBoolean("akka.remote.dot-netty.tcp.ssl.suppress-validation"));
@@ -110,19 +97,5 @@ public class RemotingTlsTests
         }
 
         return condition();
-    }
-
-    private static X509Certificate2 SelfSigned(string subject)
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
     }
 }

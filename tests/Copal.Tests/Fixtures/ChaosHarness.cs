@@ -104,6 +104,29 @@ public sealed class ChaosHarness : IDisposable
         process.Dispose();
     }
 
+    /// <summary>The TCP ports <paramref name="pid"/> listens on (its sockets in /proc/net/tcp and tcp6 in state LISTEN).</summary>
+    public static IReadOnlyList<int> ListeningPorts(int pid)
+    {
+        var inodes = new HashSet<string>();
+        foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+        {
+            if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+            {
+                inodes.Add(target["socket:[".Length..^1]);
+            }
+        }
+
+        // Columns: sl, local address (hex ip:port), remote address, state (0A: LISTEN), ..., inode (9th).
+        return new[] { "/proc/net/tcp", "/proc/net/tcp6" }
+            .SelectMany(File.ReadLines)
+            .Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length > 9 && f[3] == "0A" && inodes.Contains(f[9]))
+            .Select(f => Convert.ToInt32(f[1][(f[1].LastIndexOf(':') + 1)..], 16))
+            .Distinct()
+            .ToList();
+    }
+
     private static int ParentOf(int pid) => StatField(pid, 1) is { } parent ? int.Parse(parent) : -1;
 
     /// <summary>Exited but not yet reaped by its parent.</summary>

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Copal.Observability;
 using Copal.Transport;
 using Xunit;
 using Xunit.Abstractions;
@@ -13,6 +14,9 @@ public sealed class TransportTests(ITestOutputHelper output)
 {
     private const string Host = "127.0.0.1";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    /// <summary>The ticket the listeners of these tests admit.</summary>
+    private static readonly LinkTicket Ticket = LinkTicket.Draw(1);
 
     [Fact]
     public async Task FramesOfSeveralDtypesAndShapesRoundTripBitExact()
@@ -30,9 +34,9 @@ public sealed class TransportTests(ITestOutputHelper output)
             ActivationFrame.EndOfStream(7, 1, 7, "done"),
         };
 
-        await using var listener = new ActivationListener(Host, 0, window: 4);
+        await using var listener = Listen(4);
         Assert.NotEqual(0, listener.Port);
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var sender = await Connect(listener.Port);
         var sending = Task.Run(async () =>
         {
             foreach (var frame in sent)
@@ -60,8 +64,8 @@ public sealed class TransportTests(ITestOutputHelper output)
     [Fact]
     public async Task HundredFramesArriveInOrder()
     {
-        await using var listener = new ActivationListener(Host, 0, window: 8);
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var listener = Listen(8);
+        await using var sender = await Connect(listener.Port);
         var sending = Task.Run(async () =>
         {
             for (var i = 0; i < 100; i++)
@@ -87,8 +91,8 @@ public sealed class TransportTests(ITestOutputHelper output)
     [Fact]
     public async Task EndOfStreamCarriesNoTensorAndACloseAfterItIsQuiet()
     {
-        await using var listener = new ActivationListener(Host, 0, window: 2);
-        await using (var sender = await ActivationSender.ConnectAsync(Host, listener.Port))
+        await using var listener = Listen(2);
+        await using (var sender = await Connect(listener.Port))
         {
             using var end = ActivationFrame.EndOfStream(4, 0, 12);
             await sender.SendAsync(end);
@@ -108,8 +112,8 @@ public sealed class TransportTests(ITestOutputHelper output)
     public async Task SlowConsumerHoldsTheSenderBack()
     {
         const int frames = 64;
-        await using var listener = new ActivationListener(Host, 0, window: 2);
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var listener = Listen(2);
+        await using var sender = await Connect(listener.Port);
         using var payload = randn(256, 1024); // 1 MiB
         var completed = 0;
         var sending = Task.Run(async () =>
@@ -153,10 +157,11 @@ public sealed class TransportTests(ITestOutputHelper output)
     [Fact]
     public async Task GarbageFailsTheConnectionClearlyAndTheListenerCarriesOn()
     {
-        await using var listener = new ActivationListener(Host, 0, window: 2);
+        await using var listener = Listen(2);
         using (var raw = new TcpClient())
         {
             await raw.ConnectAsync(Host, listener.Port);
+            await raw.GetStream().WriteAsync(Ticket.Encode());
             await raw.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
 
             var error = await Assert.ThrowsAsync<ActivationConnectionException>(async () => await listener.ReadAsync().AsTask().WaitAsync(Patience));
@@ -166,7 +171,7 @@ public sealed class TransportTests(ITestOutputHelper output)
             Assert.Null(error.Corruption);
         }
 
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var sender = await Connect(listener.Port);
         using var payload = randn(4);
         using var frame = new ActivationFrame(1, 0, FrameKind.Calibration, 0, 0, "after", payload);
         await sender.SendAsync(frame);
@@ -208,10 +213,11 @@ public sealed class TransportTests(ITestOutputHelper output)
         var second = Encode(bad);
         second[second.Length - 8 - (int)bad.PayloadBytes() / 2] ^= 0x10;
 
-        await using var listener = new ActivationListener(Host, 0, window: 4);
+        await using var listener = Listen(4);
         using (var raw = new TcpClient())
         {
             await raw.ConnectAsync(Host, listener.Port);
+            await raw.GetStream().WriteAsync(Ticket.Encode());
             await raw.GetStream().WriteAsync(first.Concat(second).ToArray());
             using var delivered = await listener.ReadAsync().AsTask().WaitAsync(Patience);
             Assert.Equal("good", delivered.Tag);
@@ -221,7 +227,7 @@ public sealed class TransportTests(ITestOutputHelper output)
             Assert.Contains("Calibration frame 1 (epoch 1, stage 0) is corrupted", error.Message);
         }
 
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var sender = await Connect(listener.Port);
         await sender.SendAsync(bad);
         using var resent = await listener.ReadAsync().AsTask().WaitAsync(Patience);
         AssertSameTensor(payload, resent.Payload);
@@ -235,9 +241,10 @@ public sealed class TransportTests(ITestOutputHelper output)
         var bytes = Encode(frame);
         BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(39 + 1 + 2), 1L << 40); // first dim of the payload
 
-        await using var listener = new ActivationListener(Host, 0, window: 2);
+        await using var listener = Listen(2);
         using var raw = new TcpClient();
         await raw.ConnectAsync(Host, listener.Port);
+        await raw.GetStream().WriteAsync(Ticket.Encode());
         await raw.GetStream().WriteAsync(bytes);
 
         var error = await Assert.ThrowsAsync<ActivationConnectionException>(async () => await listener.ReadAsync().AsTask().WaitAsync(Patience));
@@ -271,10 +278,11 @@ public sealed class TransportTests(ITestOutputHelper output)
         using var frame = new ActivationFrame(1, 0, FrameKind.Calibration, 0, 0, "cut", payload);
         var bytes = Encode(frame);
 
-        await using var listener = new ActivationListener(Host, 0, window: 2);
+        await using var listener = Listen(2);
         using (var raw = new TcpClient())
         {
             await raw.ConnectAsync(Host, listener.Port);
+            await raw.GetStream().WriteAsync(Ticket.Encode());
             await raw.GetStream().WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
         }
 
@@ -282,7 +290,7 @@ public sealed class TransportTests(ITestOutputHelper output)
         output.WriteLine(cut.Message);
         Assert.IsType<EndOfStreamException>(cut.InnerException);
 
-        await using (var sender = await ActivationSender.ConnectAsync(Host, listener.Port))
+        await using (var sender = await Connect(listener.Port))
         {
             await sender.SendAsync(frame);
         }
@@ -300,8 +308,8 @@ public sealed class TransportTests(ITestOutputHelper output)
     [Fact]
     public async Task DisposingTheListenerEndsReadsAndFailsTheSender()
     {
-        var listener = new ActivationListener(Host, 0, window: 1);
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        var listener = Listen(1);
+        await using var sender = await Connect(listener.Port);
         var pending = listener.ReadAsync().AsTask();
         await Task.Delay(100);
         await listener.DisposeAsync();
@@ -330,13 +338,13 @@ public sealed class TransportTests(ITestOutputHelper output)
             port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
         }
 
-        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => ActivationSender.ConnectAsync(Host, port, TimeSpan.FromMilliseconds(400)));
+        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => Connect(port, TimeSpan.FromMilliseconds(400)));
         output.WriteLine(timeout.Message);
 
-        var connecting = ActivationSender.ConnectAsync(Host, port, TimeSpan.FromSeconds(10));
+        var connecting = Connect(port, TimeSpan.FromSeconds(10));
         await Task.Delay(500);
         Assert.False(connecting.IsCompleted);
-        await using var listener = new ActivationListener(Host, port, window: 2);
+        await using var listener = Listen(2, port);
         await using var sender = await connecting.WaitAsync(Patience);
         using var end = ActivationFrame.EndOfStream(1, 0, 0);
         await sender.SendAsync(end);
@@ -366,8 +374,8 @@ public sealed class TransportTests(ITestOutputHelper output)
             sent.AppendData(payload.bytes);
         }
 
-        await using var listener = new ActivationListener(Host, 0, window: 4);
-        await using var sender = await ActivationSender.ConnectAsync(Host, listener.Port);
+        await using var listener = Listen(4);
+        await using var sender = await Connect(listener.Port);
         var clock = Stopwatch.StartNew();
         var sending = Task.Run(async () =>
         {
@@ -394,6 +402,97 @@ public sealed class TransportTests(ITestOutputHelper output)
         output.WriteLine($"{bytes / (1 << 20)} MiB in {clock.Elapsed.TotalSeconds:0.000} s = {bytes / 1e6 / clock.Elapsed.TotalSeconds:0} MB/s (loopback, including the receiver's SHA-256)");
         Assert.Equal(1L << 30, bytes);
         Assert.Equal(Convert.ToHexString(sent.GetHashAndReset()), Convert.ToHexString(received.GetHashAndReset()));
+    }
+
+    /// <summary>
+    /// Only the holder of the current assignment's ticket opens a data connection: no ticket, another
+    /// link's key and an epoch that is over are refused, logged and counted, and none of their
+    /// frames is read. An upstream that comes before its downstream's assignment waits for it.
+    /// </summary>
+    [Fact]
+    public async Task OnlyTheAssignedUpstreamOfTheCurrentEpochIsAdmitted()
+    {
+        CopalMetrics.Initialise();
+        var refused = () => CopalMetrics.RefusalReasons.ToDictionary(r => r, r => CopalMetrics.DataConnectionsRefused.WithLabels(r).Value);
+        var before = refused();
+        var upstream = LinkTicket.Draw(2);
+        await using var listener = new ActivationListener(Host, 0, window: 4);
+        listener.Admit(upstream);
+        using var payload = randn(8);
+
+        using (var noTicket = new TcpClient())
+        {
+            await noTicket.ConnectAsync(Host, listener.Port);
+            using var frame = new ActivationFrame(2, 1, FrameKind.Calibration, 0, 0, "no ticket", payload.alias());
+            await noTicket.GetStream().WriteAsync(Encode(frame));
+        }
+
+        await using var otherMember = await ActivationSender.ConnectAsync(Host, listener.Port, LinkTicket.Draw(2));
+        await using var lastEpoch = await ActivationSender.ConnectAsync(Host, listener.Port, upstream with { Epoch = 1 });
+        foreach (var rogue in new[] { otherMember, lastEpoch })
+        {
+            using var frame = new ActivationFrame(2, 1, FrameKind.Calibration, 0, 0, "rogue", payload.alias());
+            try
+            {
+                await rogue.SendAsync(frame);
+            }
+            catch (IOException)
+            {
+                // Refused before the frame went out.
+            }
+        }
+
+        await WaitForAsync(() => refused()["upstream"] - before["upstream"] == 2 && refused()["ticket"] - before["ticket"] == 1);
+
+        // The next epoch's upstream may come first: it is admitted once this node takes that assignment.
+        var next = LinkTicket.Draw(3);
+        var early = ActivationSender.ConnectAsync(Host, listener.Port, next);
+        await using (var current = await ActivationSender.ConnectAsync(Host, listener.Port, upstream))
+        {
+            using var frame = new ActivationFrame(2, 1, FrameKind.Calibration, 0, 0, "upstream", payload.alias());
+            await current.SendAsync(frame);
+            using var got = await listener.ReadAsync().AsTask().WaitAsync(Patience);
+            Assert.Equal("upstream", got.Tag);
+            AssertSameTensor(payload, got.Payload);
+            using var end = ActivationFrame.EndOfStream(2, 1, 1);
+            await current.SendAsync(end);
+            using var ended = await listener.ReadAsync().AsTask().WaitAsync(Patience);
+            Assert.Equal(FrameKind.EndOfStream, ended.Kind);
+        }
+
+        await Task.Delay(300);
+        listener.Admit(next);
+        await using (var sender = await early.WaitAsync(Patience))
+        {
+            using var frame = new ActivationFrame(3, 1, FrameKind.Calibration, 0, 0, "early", payload.alias());
+            await sender.SendAsync(frame);
+            using var got = await listener.ReadAsync().AsTask().WaitAsync(Patience);
+            Assert.Equal("early", got.Tag);
+        }
+
+        var after = refused();
+        Assert.Equal(2, after["upstream"] - before["upstream"]);
+        Assert.Equal(1, after["ticket"] - before["ticket"]);
+    }
+
+    private static ActivationListener Listen(int window, int port = 0)
+    {
+        var listener = new ActivationListener(Host, port, window);
+        listener.Admit(Ticket);
+        return listener;
+    }
+
+    private static Task<ActivationSender> Connect(int port, TimeSpan? timeout = null) =>
+        ActivationSender.ConnectAsync(Host, port, Ticket, connectTimeout: timeout);
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true in time");
+            await Task.Delay(20);
+        }
     }
 
     private static byte[] Encode(ActivationFrame frame)
