@@ -33,6 +33,8 @@ public sealed class ShardWorker : IAsyncDisposable
     private long frameStarted;
     private long bytesForwarded;
     private StageSchedule schedule;
+    private bool downstreamBroke;
+    private bool calibrating;
 
     public ShardWorker(string nodeId, AssignShard assignment, ThreadShare threads)
     {
@@ -108,7 +110,7 @@ public sealed class ShardWorker : IAsyncDisposable
         catch (Exception e)
         {
             Log.Error(e, "Shard {Range} failed", engine.Range);
-            assignment.Reporter.Tell(new NodeFailed(nodeId, assignment.Epoch, $"{nodeId} ({engine.Range}): {e.Message}"));
+            assignment.Reporter.Tell(new NodeFailed(nodeId, assignment.Epoch, $"{nodeId} ({engine.Range}): {e.Message}", downstreamBroke));
         }
     }
 
@@ -120,6 +122,12 @@ public sealed class ShardWorker : IAsyncDisposable
                 await CommandAsync(frame);
                 break;
             case FrameKind.Calibration:
+                if (!calibrating)
+                {
+                    calibrating = true;
+                    NodeFault.Enter(nodeId, NodePhase.Calibration);
+                }
+
                 var output = threads.Run(occupancy.AloneOn(schedule, frame.Sequence), () => engine.Calibrate(frame.FirstSample, frame.Payload!.alias()));
                 await PassOnAsync(frame, output, null, () => assignment.Reporter.Tell(new MicroBatchDone(frame.RunEpoch, frame.Stage, frame.Sequence)));
                 break;
@@ -148,7 +156,15 @@ public sealed class ShardWorker : IAsyncDisposable
     {
         bytesForwarded += frame.PayloadBytes();
         Observability.CopalMetrics.BytesStreamed.WithLabels("out").Inc(frame.PayloadBytes());
-        await next!.SendAsync(frame, stop.Token);
+        try
+        {
+            await next!.SendAsync(frame, stop.Token);
+        }
+        catch (IOException)
+        {
+            downstreamBroke = true;
+            throw;
+        }
     }
 
     private async Task CommandAsync(ActivationFrame frame)
@@ -158,6 +174,7 @@ public sealed class ShardWorker : IAsyncDisposable
         {
             case PipelineCommand.BeginStage:
                 engine.BeginStage(command.Assignment!);
+                calibrating = false;
                 schedule = command.Assignment!.Schedule;
                 Observability.CopalMetrics.StageBegun(frame.Stage);
                 sinceStage.Restart();
@@ -165,6 +182,7 @@ public sealed class ShardWorker : IAsyncDisposable
                 bytesForwarded = 0;
                 break;
             case PipelineCommand.BeginEvaluation:
+                NodeFault.Enter(nodeId, NodePhase.Evaluation);
                 engine.BeginEvaluation(command.Checkpoint);
                 break;
             case PipelineCommand.EndEvaluation:
@@ -203,7 +221,9 @@ public sealed class ShardWorker : IAsyncDisposable
             await SendOnAsync(frame);
         }
 
+        NodeFault.Enter(nodeId, NodePhase.Pruning);
         var report = threads.Run(occupancy.AloneFinishing, engine.FinishStage);
+        NodeFault.Enter(nodeId, NodePhase.Writing);
         var total = sinceStage.Elapsed.TotalSeconds;
         // This frame is still being handled: its work (a wave's whole pass, the pruning) is busy time too.
         var stageBusy = (busy + System.Diagnostics.Stopwatch.GetElapsedTime(frameStarted)).TotalSeconds;

@@ -18,7 +18,7 @@ public static class ParserTargets
         new("shard-index", CheckpointReader.IndexFile, (_, path) => OpenShards(path), Seeds.ShardIndex, InputError),
         new("config", LlamaModel.ConfigFile, (_, path) => LlamaConfig.Load(path), Seeds.Config, InputError),
         new("sentencepiece", TokenizerFiles.SentencePiece, (_, path) => Tokenize(path), Seeds.SentencePiece, InputError),
-        new("activation-frame", "frames.bin", (bytes, _) => ReadFrames(bytes), Seeds.Frames, [typeof(InvalidDataException), typeof(EndOfStreamException)]),
+        new("activation-frame", "frames.bin", (bytes, _) => ReadFrames(bytes), Seeds.Frames, [typeof(InvalidDataException), typeof(EndOfStreamException), typeof(FrameChecksumException)]),
         new("jsonl", "split.jsonl", (_, path) => SplitText.Read(path), Seeds.JsonLines, InputError),
         // Deflate expands up to 1032 times: a small file may rightly decompress to a large text (Parquet's pages too).
         new("jsonl-gz", "split.jsonl.gz", (_, path) => SplitText.Read(path), Seeds.GzipJsonLines, InputError, BytesPerInputByte: 8 * 1032),

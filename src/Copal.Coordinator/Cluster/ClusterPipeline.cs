@@ -31,14 +31,16 @@ public sealed class ClusterPipeline : IPruningPipeline
     private readonly string runId;
     private readonly long epoch;
     private readonly DataPathTls? dataTls;
+    private readonly IActorRef registry;
     private ActivationSender? first;
     private StageAssignment? stage;
     private long sequence;
     private int inFlight;
 
-    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, PipelineRun run, DataPathTls? dataTls)
+    public ClusterPipeline(ActorSystem system, LlamaModel model, PruningSettings settings, ComputeOptions compute, Plan plan, IReadOnlyList<RegisteredNode> nodes, ClusterLimits limits, PipelineRun run, DataPathTls? dataTls, IActorRef registry)
     {
         this.dataTls = dataTls;
+        this.registry = registry;
         this.model = model;
         this.compute = compute;
         this.limits = limits;
@@ -77,12 +79,7 @@ public sealed class ClusterPipeline : IPruningPipeline
             replies.Add(node.Actor.Ask<object>(assign, abandon.Token));
         }
 
-        if (!Blocking.Completes(Task.WhenAll(replies), limits.NodeTimeout))
-        {
-            abandon.Cancel();
-            var silent = shards.Where((_, i) => !replies[i].IsCompletedSuccessfully).Select(s => s.Node.NodeId);
-            throw new ClusterRunException($"node {string.Join(", ", silent)} did not accept its shard within {limits.NodeTimeout}");
-        }
+        AwaitReplies(Task.WhenAll(replies), abandon, () => shards.Where((_, i) => !replies[i].IsCompletedSuccessfully).Select(s => s.Node.NodeId).ToList());
 
         foreach (var reply in replies)
         {
@@ -99,7 +96,7 @@ public sealed class ClusterPipeline : IPruningPipeline
         }
         catch (TimeoutException e)
         {
-            throw new ClusterRunException($"cannot reach the data port of {shards[0].Node.NodeId}: {e.Message}");
+            throw Failed($"cannot reach the data port of {shards[0].Node.NodeId}: {e.Message}", shards[0].Node.NodeId);
         }
         Log.Information("Pipeline ready: {Shards}", string.Join(", ", shards.Select(s => $"{s.Node.NodeId}: layers {s.Shard.FirstLayer}-{s.Shard.LastLayer}")));
     }
@@ -204,7 +201,7 @@ public sealed class ClusterPipeline : IPruningPipeline
             }
             catch (IOException e)
             {
-                throw new ClusterRunException($"the data path to {shards[0].Node.NodeId} broke: {e.Message}");
+                throw Failed($"the data path to {shards[0].Node.NodeId} broke: {e.Message}", shards[0].Node.NodeId);
             }
         }
     }
@@ -229,15 +226,76 @@ public sealed class ClusterPipeline : IPruningPipeline
                 case T t when matches(t):
                     return t;
                 case NodeFailed failed when failed.Epoch == epoch:
-                    throw new ClusterRunException($"node {failed.NodeId} failed: {failed.Reason}");
+                    throw Failed($"node {failed.NodeId} failed: {failed.Reason}", failed.DownstreamBroke ? After(failed.NodeId) : null);
                 case NodeLost lost:
-                    throw new ClusterRunException($"node {lost.NodeId} was lost");
+                    throw Failed($"node {lost.NodeId} was lost", lost.NodeId);
                 default:
                     Log.Debug("Ignoring {Message} while waiting for {What}", message, what);
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// Waits for every node's answer to its assignment, but no longer than the failure detector
+    /// needs: a node it stops hearing (or that is lost) fails the wait at once.
+    /// </summary>
+    private void AwaitReplies(Task replies, CancellationTokenSource abandon, Func<IReadOnlyList<string>> silent)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            using var stopReading = new CancellationTokenSource();
+            var read = inbox.ReadAsync(stopReading.Token).AsTask();
+            if (!Blocking.Completes(Task.WhenAny(replies, read), limits.NodeTimeout - waited.Elapsed))
+            {
+                abandon.Cancel();
+                throw Failed($"node {string.Join(", ", silent())} did not accept its shard within {limits.NodeTimeout}", silent().FirstOrDefault());
+            }
+
+            if (!read.IsCompleted)
+            {
+                stopReading.Cancel();
+            }
+
+            // A read that completed despite the cancel took its message: it is looked at all the same.
+            if (read.IsCompletedSuccessfully)
+            {
+                switch (read.Result)
+                {
+                    case NodeUnreachable unreachable:
+                        abandon.Cancel();
+                        throw Failed($"node {unreachable.NodeId} became unreachable before accepting its shard", unreachable.NodeId);
+                    case NodeLost lost:
+                        abandon.Cancel();
+                        throw Failed($"node {lost.NodeId} was lost before accepting its shard", lost.NodeId);
+                    case var other:
+                        Log.Debug("Ignoring {Message} while assigning shards", other);
+                        break;
+                }
+            }
+
+            if (replies.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The run's failure; a node suspected of causing it is left out of the next plans.</summary>
+    private ClusterRunException Failed(string message, string? suspect)
+    {
+        if (suspect is not null)
+        {
+            registry.Tell(new SuspectNode(suspect));
+        }
+
+        return new ClusterRunException(message);
+    }
+
+    /// <summary>The node after <paramref name="nodeId"/> in the pipeline, if any.</summary>
+    private string? After(string nodeId) =>
+        shards.SkipWhile(s => s.Node.NodeId != nodeId).Skip(1).Select(s => s.Node.NodeId).FirstOrDefault();
 
     public void Dispose()
     {

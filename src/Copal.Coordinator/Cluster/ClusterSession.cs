@@ -96,7 +96,7 @@ public sealed class ClusterSession : IDisposable
             var registration = nodes.Single(n => n.NodeId == shard.NodeId).Registration;
             return new NodeStatus(shard.NodeId, $"{registration.DataHost}:{registration.DataPort}", shard.FirstLayer, shard.LastLayer, registration.MemoryBytes, registration.Device);
         }).ToList();
-        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)), dataTls);
+        return new ClusterPipeline(system, model, settings, compute, plan, nodes, options.Limits, new PipelineRun(runId, Interlocked.Increment(ref epochs)), dataTls, coordinator);
     }
 
     /// <summary>

@@ -37,6 +37,9 @@ public static class ClusterConfig
 
     public static readonly TimeSpan DefaultJoinTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long a member may miss heartbeats before the failure detector calls it unreachable.</summary>
+    public static readonly TimeSpan HeartbeatPause = TimeSpan.FromSeconds(10);
+
     public static Config Build(ClusterEndpoint endpoint, TimeSpan? downAfter = null)
     {
         var tls = endpoint.Tls ?? ClusterTls.FromEnvironment();
@@ -69,7 +72,7 @@ public static class ClusterConfig
                 shutdown-after-unsuccessful-join-seed-nodes = {{joinTimeout}}
                 failure-detector {
                   heartbeat-interval = 1s
-                  acceptable-heartbeat-pause = 10s
+                  acceptable-heartbeat-pause = {{Seconds(HeartbeatPause)}}
                   threshold = 12.0
                 }
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"

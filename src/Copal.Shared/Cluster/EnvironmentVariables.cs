@@ -85,12 +85,18 @@ public static class EnvironmentVariables
     /// </summary>
     public const string FaultFlipBit = "COPAL_FAULT_FLIP_BIT";
 
+    /// <summary>
+    /// Fault injection for tests, never for production: NODE:PHASE:N[,...] makes node NODE kill
+    /// itself (SIGKILL) the N-th time it enters PHASE (calibration, pruning, writing, evaluation).
+    /// </summary>
+    public const string FaultKill = "COPAL_FAULT_KILL";
+
     /// <summary>All of the above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, AloneThreads, NodeId, LogLevel, LogFormat,
         MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, CoordinatorUrl, ParentPid,
-        FaultFlipBit,
+        FaultFlipBit, FaultKill,
     ];
 
     /// <summary>A boolean variable: true/1/yes or false/0/no; <paramref name="fallback"/> when unset.</summary>

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Copal.Model;
 using Copal.Pruning;
@@ -16,15 +17,22 @@ public static partial class StageCheckpoint
 
     public static string DirectoryName(int stage, string dataset) => $"stage-{stage}-{dataset}";
 
+    /// <summary>
+    /// A new, empty directory for one attempt at the stage, after deleting those of earlier
+    /// attempts. Each attempt has its own (a random suffix): a node of an abandoned attempt that
+    /// comes back, e.g. thawed after a freeze, finds its directory gone and cannot write into the
+    /// stage being built now.
+    /// </summary>
     public static string BuildDirectory(string finalDirectory)
     {
         var parent = Path.GetDirectoryName(Path.GetFullPath(finalDirectory))!;
-        var build = Path.Combine(parent, "." + Path.GetFileName(finalDirectory) + ".partial");
-        if (Directory.Exists(build))
+        var prefix = "." + Path.GetFileName(finalDirectory) + ".partial";
+        foreach (var earlier in Directory.EnumerateDirectories(parent, prefix + "*").Where(d => IsBuildDirectoryName(Path.GetFileName(d))))
         {
-            Directory.Delete(build, recursive: true);
+            Directory.Delete(earlier, recursive: true);
         }
 
+        var build = Path.Combine(parent, $"{prefix}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
         Directory.CreateDirectory(build);
         return build;
     }
@@ -32,7 +40,7 @@ public static partial class StageCheckpoint
     /// <summary>True for a directory name <see cref="BuildDirectory"/> gives: when no Copal process is writing, a stage cut short by a crash.</summary>
     public static bool IsBuildDirectoryName(string name) => BuildDirectoryName().IsMatch(name);
 
-    [GeneratedRegex(@"^\.stage-[0-9]+-.+\.partial$")]
+    [GeneratedRegex(@"^\.stage-[0-9]+-.+\.partial(-[0-9a-f]+)?$")]
     private static partial Regex BuildDirectoryName();
 
     /// <summary>The never-pruned tensors, copied verbatim from the source.</summary>

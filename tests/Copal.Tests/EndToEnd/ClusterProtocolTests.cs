@@ -101,7 +101,7 @@ public class ClusterProtocolTests : TestKit
         try
         {
             error = Assert.Throws<ClusterRunException>(() =>
-                new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), new PipelineRun("protocol-test", 1), dataTls: null));
+                new ClusterPipeline(Sys, model, settings, ComputeOptions.Default, plan, [node], new ClusterLimits(TimeSpan.FromSeconds(2), 2), new PipelineRun("protocol-test", 1), dataTls: null, registry: ActorRefs.Nobody));
         }
         finally
         {
