@@ -34,6 +34,8 @@ public class PerfCommandTests
         // Skipped parts are present, as null, with the reason.
         Assert.True(json.ContainsKey("cluster_over_inprocess"));
         Assert.Null(json["cluster_over_inprocess"]);
+        Assert.True(json.ContainsKey("tls_cluster_over_plain"));
+        Assert.Null(json["tls_cluster_over_plain"]);
         Assert.True(json.ContainsKey("peak_rss_7b_bytes"));
         Assert.Null(json["peak_rss_7b_bytes"]);
         Assert.Equal("--skip-7b", json["llama_7b"]!["skipped"]!.GetValue<string>());
@@ -68,6 +70,9 @@ public class PerfCommandTests
         Assert.Equal(4, cluster["samples"]!.GetValue<int>());
         // Every --repeat round times both sides: the seconds are the fastest of each side, the ratio the median of the rounds' ratios.
         AssertRounds(cluster["rounds"]!.AsArray(), cluster, json["cluster_over_inprocess"]!, "cluster_stage_seconds", "inprocess_stage_seconds");
+
+        // The same cluster stage with TLS on remoting and the data path, in every round.
+        AssertRounds(cluster["rounds"]!.AsArray(), cluster, json["tls_cluster_over_plain"]!, "tls_cluster_stage_seconds", "cluster_stage_seconds");
         var rounds = json["rounds"]!.AsArray();
         AssertRounds(rounds, json, json["copal_stage_over_forward"]!, "copal_stage_seconds", "forward_seconds");
         AssertRounds(rounds, json, json["wanda_stage_over_forward"]!, "wanda_stage_seconds", "forward_seconds");

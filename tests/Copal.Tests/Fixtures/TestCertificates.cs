@@ -1,5 +1,3 @@
-using System.Net;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Copal.Tests;
@@ -10,19 +8,7 @@ public static class TestCertificates
     public const string Password = "copal-test";
 
     /// <summary>A certificate for loopback and localhost, valid for server and client authentication.</summary>
-    public static X509Certificate2 SelfSigned(string subject)
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-    }
+    public static X509Certificate2 SelfSigned(string subject) => Coordinator.Cli.Bench.BenchCertificate.SelfSigned(subject);
 
     /// <summary>Writes the certificate with its key to <paramref name="path"/> (PKCS#12, <see cref="Password"/>).</summary>
     public static string Export(X509Certificate2 certificate, string path)

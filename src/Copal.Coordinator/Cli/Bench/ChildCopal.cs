@@ -20,7 +20,8 @@ public static class ChildCopal
     ];
 
     /// <param name="poll">Called with the child's pid every 50 ms while it runs.</param>
-    public static void Run(IReadOnlyList<string> args, Action<int>? poll)
+    /// <param name="environment">Variables added to this process's environment for the child.</param>
+    public static void Run(IReadOnlyList<string> args, Action<int>? poll, IReadOnlyDictionary<string, string>? environment = null)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");
         var start = new ProcessStartInfo(host)
@@ -37,6 +38,11 @@ public static class ChildCopal
         foreach (var a in args)
         {
             start.ArgumentList.Add(a);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         var stderr = new Queue<string>();

@@ -6,17 +6,18 @@ using Serilog;
 
 namespace Copal.Coordinator.Cli.Bench;
 
-/// <summary>The cluster part of `copal bench perf`: the same stage in one process and on node processes.</summary>
+/// <summary>The cluster part of `copal bench perf`: the same stage in one process, on node processes, and on node processes with TLS.</summary>
 public static class ClusterStagePerf
 {
     /// <summary>
-    /// Times one copal stage in one process and on N node processes: `copal prune --nodes 0` and
-    /// `--nodes N` as child processes, side by side for <see cref="ClusterStageRequest.Rounds"/>
-    /// rounds (each side first in turn).
+    /// Times one copal stage in one process and on N node processes, plain and with TLS on
+    /// remoting and the data path: `copal prune --nodes 0` and `--nodes N` as child processes, side
+    /// by side for <see cref="ClusterStageRequest.Rounds"/> rounds (the order reversed every other round).
     /// </summary>
     public static ClusterStageTimes Measure(ClusterStageRequest request)
     {
-        double StageSeconds(int nodes)
+        var tls = BenchCertificate.ClusterEnvironment(request.WorkDirectory);
+        double StageSeconds(int nodes, IReadOnlyDictionary<string, string>? environment = null)
         {
             var outDir = Path.Combine(request.WorkDirectory, $"nodes-{nodes}");
             var reportPath = Path.Combine(outDir, "report.json");
@@ -25,7 +26,8 @@ public static class ClusterStagePerf
                     .. ChildCopal.PruneArguments(request.ModelDirectory, PruningMethod.Copal, request.Samples, request.SeqLen, request.Compute, request.Threads),
                     "--importance-precision", PruneReport.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
                 ],
-                null);
+                null,
+                environment);
             var report = JsonNode.Parse(File.ReadAllText(reportPath))!;
             var seconds = report["stages"]!.AsArray().Sum(s => s!["seconds"]!.GetValue<double>());
             if (report["cluster"]?["node_activity"] is JsonArray activity)
@@ -41,23 +43,23 @@ public static class ClusterStagePerf
             return seconds;
         }
 
-        var rounds = new List<(double, double)>();
+        var rounds = new List<ClusterRound>();
         for (var round = 1; round <= request.Rounds; round++)
         {
-            // Which side runs first alternates, so a machine slowing down or speeding up over the
-            // rounds does not favour either.
-            double i, c;
+            // The order reverses every other round, so a machine slowing down or speeding up over
+            // the rounds does not favour any side.
+            double i, c, t;
             if (round % 2 == 1)
             {
-                (i, c) = (StageSeconds(0), StageSeconds(request.Nodes));
+                (i, c, t) = (StageSeconds(0), StageSeconds(request.Nodes), StageSeconds(request.Nodes, tls));
             }
             else
             {
-                (c, i) = (StageSeconds(request.Nodes), StageSeconds(0));
+                (t, c, i) = (StageSeconds(request.Nodes, tls), StageSeconds(request.Nodes), StageSeconds(0));
             }
 
-            Log.Information("Cluster round {Round}: in-process stage {InProcess:F2}s, {Nodes} nodes {Cluster:F2}s", round, i, request.Nodes, c);
-            rounds.Add((i, c));
+            Log.Information("Cluster round {Round}: in-process stage {InProcess:F2}s, {Nodes} nodes {Cluster:F2}s, with TLS {Tls:F2}s", round, i, request.Nodes, c, t);
+            rounds.Add(new ClusterRound(i, c, t));
         }
 
         return new ClusterStageTimes(rounds);

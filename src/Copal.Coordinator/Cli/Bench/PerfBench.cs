@@ -68,9 +68,16 @@ public sealed class PerfBench(PerfSettings settings)
             ["samples"] = settings.ClusterSamples,
             ["inprocess_stage_seconds"] = cluster.InProcessSeconds,
             ["cluster_stage_seconds"] = cluster.ClusterSeconds,
-            ["rounds"] = new JsonArray(cluster.Rounds.Select(r => (JsonNode)new JsonObject { ["inprocess_stage_seconds"] = r.InProcess, ["cluster_stage_seconds"] = r.Cluster }).ToArray()),
+            ["tls_cluster_stage_seconds"] = cluster.TlsClusterSeconds,
+            ["rounds"] = new JsonArray(cluster.Rounds.Select(r => (JsonNode)new JsonObject
+            {
+                ["inprocess_stage_seconds"] = r.InProcess,
+                ["cluster_stage_seconds"] = r.Cluster,
+                ["tls_cluster_stage_seconds"] = r.TlsCluster,
+            }).ToArray()),
         };
         json["cluster_over_inprocess"] = cluster?.Ratio;
+        json["tls_cluster_over_plain"] = cluster?.TlsRatio;
 
         Directory.Delete(modelDir, recursive: true);
         var (peak, big) = settings.Run7B ? new PeakMemory7B(settings).Measure(root) : (null, new JsonObject { ["skipped"] = "--skip-7b" });
@@ -82,6 +89,7 @@ public sealed class PerfBench(PerfSettings settings)
             ["wanda_stage_over_forward"] = 1.2,
             ["importance_gemm_efficiency"] = 0.7,
             ["cluster_over_inprocess"] = 1.15,
+            ["tls_cluster_over_plain"] = 1.05,
             ["peak_rss_7b_bytes"] = 3e9,
         };
         return json;

@@ -30,6 +30,7 @@ public static class PerfTable
         text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage / dense forward | {Value("wanda_stage_over_forward")} (target <= 1.2{Rounds(perf["rounds"], "wanda_stage_seconds", "forward_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7), {perf["importance_precision"]} operands |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} (target <= 1.15{Rounds(perf["cluster"]?["rounds"], "cluster_stage_seconds", "inprocess_stage_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage with TLS / without | {Value("tls_cluster_over_plain")} (target <= 1.05{Rounds(perf["cluster"]?["rounds"], "tls_cluster_stage_seconds", "cluster_stage_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.model (own SentencePiece) | {Value("tokenize_sentencepiece_mb_per_s", " MB/s")} |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.json (Hugging Face tokenizers) | {Value("tokenize_tokenizer_json_mb_per_s", " MB/s")} |");
         var peak = perf["peak_rss_7b_bytes"];
