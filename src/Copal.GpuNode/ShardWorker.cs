@@ -110,7 +110,7 @@ public sealed class ShardWorker : IAsyncDisposable
         catch (Exception e)
         {
             Log.Error(e, "Shard {Range} failed", engine.Range);
-            assignment.Reporter.Tell(new NodeFailed(nodeId, assignment.Epoch, $"{nodeId} ({engine.Range}): {e.Message}", downstreamBroke));
+            assignment.Reporter.Tell(new NodeFailed(nodeId, assignment.Epoch, $"{nodeId} ({engine.Range}): {e.Message}", downstreamBroke, DiskFull.Cause(e) is not null));
         }
     }
 

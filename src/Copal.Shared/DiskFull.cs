@@ -22,4 +22,7 @@ public static class DiskFull
 
         return null;
     }
+
+    /// <summary>A full disk another process reported (a node, by message): <see cref="Cause"/> recognises it like the OS's own.</summary>
+    public static IOException Reported(string message) => new(message, NoSpaceLeft);
 }

@@ -225,6 +225,8 @@ public sealed class ClusterPipeline : IPruningPipeline
             {
                 case T t when matches(t):
                     return t;
+                case NodeFailed { DiskFull: true } full when full.Epoch == epoch:
+                    throw DiskFull.Reported(full.Reason);
                 case NodeFailed failed when failed.Epoch == epoch:
                     throw Failed($"node {failed.NodeId} failed: {failed.Reason}", failed.DownstreamBroke ? After(failed.NodeId) : null);
                 case NodeLost lost:

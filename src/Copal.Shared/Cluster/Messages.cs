@@ -32,7 +32,8 @@ public sealed record ShardReady(string NodeId, long Epoch);
 
 /// <summary>The node cannot serve its assignment or failed while working; the run stops with this reason.</summary>
 /// <param name="DownstreamBroke">The failure was the data path to the next node breaking: the next node is the suspect, not this one.</param>
-public sealed record NodeFailed(string NodeId, long Epoch, string Reason, bool DownstreamBroke = false);
+/// <param name="DiskFull">The node's disk is full (ENOSPC): another attempt cannot help, the run stops.</param>
+public sealed record NodeFailed(string NodeId, long Epoch, string Reason, bool DownstreamBroke = false, bool DiskFull = false);
 
 /// <summary>The last node finished a calibration micro-batch (frees a slot of the in-flight window).</summary>
 public sealed record MicroBatchDone(long Epoch, int Stage, long Sequence);

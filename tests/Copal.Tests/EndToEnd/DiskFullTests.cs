@@ -6,14 +6,17 @@ namespace Copal.Tests;
 /// <summary>
 /// The run directory's disk fills up during a stage: the run stops with one line and exit code 1,
 /// commits no torn stage, and `copal resume` once space is freed ends bit-identical to a clean run.
+/// On a cluster the node that hits it reports it, and the coordinator stops the same way.
 /// </summary>
 public class DiskFullTests
 {
     /// <summary>Holds stage 1 of the bundled model (about 11 MB) and the run's files, not stage 2 besides.</summary>
     private const int SmallDiskMegabytes = 16;
 
-    [SkippableFact]
-    public void AFullDiskStopsTheRunWithOneLineAndResumeFinishesItIdentically()
+    [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void AFullDiskStopsTheRunWithOneLineAndResumeFinishesItIdentically(int nodes)
     {
         using var dir = new TempDir();
         using var disk = Tmpfs.TryMount(dir.File("disk"), SmallDiskMegabytes, out var reason);
@@ -22,7 +25,7 @@ public class DiskFullTests
         Assert.True(clean.ExitCode == 0, clean.Stderr);
 
         var run = Path.Combine(dir.File("disk"), "run");
-        var full = CopalCli.Run([.. ResumeTests.Run, "--out", run]);
+        var full = CopalCli.Run([.. ResumeTests.Run, "--out", run, "--nodes", nodes.ToString()]);
 
         Assert.Equal(1, full.ExitCode);
         var lines = full.Stderr.Split('\n');
