@@ -11,6 +11,7 @@ internal static class ParquetRecords
 
     public static async IAsyncEnumerable<string> Read(Stream file, string path, string textField)
     {
+        ParquetFooter.Check(file, path);
         await using var reader = await Guarded(path, () => ParquetReader.CreateAsync(file, leaveStreamOpen: true));
 
         // The schema is decoded when first asked for: damage to it surfaces here.

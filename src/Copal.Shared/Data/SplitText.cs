@@ -38,4 +38,6 @@ public static class SplitText
     }
 
     internal static CopalInputException Unreadable(string path, Exception e) => new($"{path}: corrupt or truncated file ({e.Message})", e);
+
+    internal static CopalInputException Unreadable(string path, string why) => new($"{path}: corrupt or truncated file ({why})");
 }
