@@ -54,6 +54,20 @@ public class MaskedStageTests
         Assert.Equal(Perplexities(dir.File("masks"))[1], reevaluated);
     }
 
+    /// <summary>SparseGPT changes the weights it keeps: no mask holds them.</summary>
+    [Fact]
+    public void SparseGptStagesKeepTheirWeights()
+    {
+        using var dir = new TempDir();
+        var run = CopalCli.Run([.. Quick, "--method", "sparsegpt", "--datasets", "fiction", "--store", "masks", "--out", dir.File("run")]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var stage = Path.Combine(dir.File("run"), "stage-1-fiction");
+        Assert.False(File.Exists(Path.Combine(stage, MaskedCheckpoint.FileName)));
+        Assert.True(File.Exists(Path.Combine(stage, CheckpointReader.IndexFile)));
+        using var layers = SafetensorsFile.Open(Path.Combine(stage, "layers-00000-00003.safetensors"));
+        Assert.Equal(StorageType.F32, layers.Entry("model.layers.0.mlp.down_proj.weight").DType);
+    }
+
     [Fact]
     public void ABaseChangedSinceIsRefusedWithOneLine()
     {
