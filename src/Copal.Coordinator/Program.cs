@@ -17,6 +17,7 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     PlanCommand.Create(),
     ResumeCommand.Create(),
     StatusCommand.Create(),
+    ExportCommand.Create(),
 };
 
 try

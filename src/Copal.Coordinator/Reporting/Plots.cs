@@ -311,6 +311,6 @@ public static class Plots
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
 
         // A reader (or a crash) never sees half a PNG: the file appears whole or not at all.
-        AtomicFile.WriteAllBytes(path, png.AsSpan());
+        AtomicFile.WriteAllBytes(path, png.ToArray());
     }
 }

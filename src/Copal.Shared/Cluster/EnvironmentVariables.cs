@@ -73,6 +73,9 @@ public static class EnvironmentVariables
     /// <summary>true: the coordinator stays up after its run (status, metrics) until it is stopped.</summary>
     public const string Linger = "COPAL_LINGER";
 
+    /// <summary>What copal prune stores of each stage: full (default) or masks.</summary>
+    public const string Store = "COPAL_STORE";
+
     /// <summary>A running coordinator's metrics address (http://host:port) for copal status.</summary>
     public const string CoordinatorUrl = "COPAL_COORDINATOR_URL";
 
@@ -95,7 +98,7 @@ public static class EnvironmentVariables
     public static IReadOnlyList<string> All { get; } =
     [
         Seeds, Host, PublicHostname, Port, DataPort, MetricsPort, Memory, Device, Threads, AloneThreads, NodeId, LogLevel, LogFormat,
-        MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, CoordinatorUrl, ParentPid,
+        MinNodes, Model, RunDir, TlsCert, TlsPassword, DownAfter, JoinTimeout, Resume, Linger, Store, CoordinatorUrl, ParentPid,
         FaultFlipBit, FaultKill,
     ];
 

@@ -20,14 +20,23 @@ public static partial class AtomicFile
 
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
 
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, f => f.Write(bytes));
+
+    /// <summary>Copies a file under the atomic rule, streamed (config and tokenizer files, accumulator state).</summary>
+    public static void Copy(string source, string destination)
+    {
+        using var from = File.OpenRead(source);
+        Write(destination, from.CopyTo);
+    }
+
+    private static void Write(string path, Action<FileStream> fill)
     {
         var temp = TempPathFor(path);
         try
         {
             using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
-                f.Write(bytes);
+                fill(f);
                 f.Flush(flushToDisk: true);
             }
 
@@ -41,7 +50,4 @@ public static partial class AtomicFile
 
         DirectorySync.FlushParent(path);
     }
-
-    /// <summary>Copies a file under the atomic rule (used for config and tokenizer files).</summary>
-    public static void Copy(string source, string destination) => WriteAllBytes(destination, File.ReadAllBytes(source));
 }

@@ -53,6 +53,11 @@ public sealed class LlamaModel : IDisposable
             }
 
             var entry = weights.Entry(name);
+            if (entry.DType == StorageType.U8)
+            {
+                throw new CopalInputException($"{weights.Directory}: tensor '{name}' is U8, a keep-mask, not weights");
+            }
+
             if (!entry.Shape.SequenceEqual(shape))
             {
                 throw new CopalInputException($"{weights.Directory}: tensor '{name}' has shape {entry.ShapeText} but config.json implies [{string.Join(", ", shape)}]");

@@ -126,7 +126,7 @@ public sealed class SafetensorsHeader
         var dtypeText = dtypeEl.GetString()!;
         if (!StorageTypes.TryParse(dtypeText, out var dtype))
         {
-            throw Bad(path, $"tensor '{name}' has unsupported dtype {dtypeText} (F32, F16 and BF16 are supported)");
+            throw Bad(path, $"tensor '{name}' has unsupported dtype {dtypeText} (F32, F16, BF16 and U8 are supported)");
         }
 
         var shape = new long[shapeEl.GetArrayLength()];

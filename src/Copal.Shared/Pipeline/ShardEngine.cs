@@ -143,7 +143,7 @@ public sealed class ShardEngine : IDisposable
         private readonly StageAssignment assignment;
         private readonly CheckpointReader? scored;
         private readonly ImportanceAccumulator accumulator;
-        private readonly CheckpointShardWriter writer;
+        private readonly IShardWriter writer;
         private readonly StageIo io;
         private readonly IStageSchedule schedule;
         private readonly Stopwatch clock = Stopwatch.StartNew();
@@ -161,7 +161,7 @@ public sealed class ShardEngine : IDisposable
                 Path.Combine(assignment.BuildDirectory, range.ImportanceFile),
                 ImportanceAccumulator.Layout(model.Config, range.Layers, shard.Metric.StatisticShape),
                 new Dictionary<string, string> { ["metric"] = shard.Metric.Name, ["through_stage"] = assignment.Stage.ToString() });
-            writer = new CheckpointShardWriter(assignment.BuildDirectory, range.WeightsFile, model, range.Layers);
+            writer = IShardWriter.Create(assignment.Store, assignment.BuildDirectory, range.WeightsFile, model, range.Layers);
             io = new StageIo(assignment.Stage, scored, accumulator, writer, new SparsityReport());
             schedule = IStageSchedule.Create(assignment.Schedule, shard, io, layerDone);
         }

@@ -43,6 +43,12 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
 
     private IPruningPipeline Pipeline => pipelineInstance ??= pipelineFactory?.Invoke() ?? new LocalPipeline(model, settings, compute);
 
+    /// <summary>What stage directories hold of the weights asked for (`--store`).</summary>
+    public StageStore Store { get; init; } = StageStore.Full;
+
+    /// <summary>What they hold: a method that changes the weights it keeps has them stored in full whatever was asked.</summary>
+    private StageStore EffectiveStore => metric.ChangesWeights ? StageStore.Full : Store;
+
     /// <summary>Checks everything a run needs before anything is written: splits, lengths, mask shapes.</summary>
     /// <param name="progress">Told how much of each split file has been read.</param>
     public void Preflight(IReadOnlyList<string> datasets, IProgress<WorkProgress>? progress = null)
@@ -51,6 +57,11 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
         foreach (var linear in LlamaLinear.All)
         {
             settings.Mask.Check(linear.Module, linear.Shape(model.Config)[1]);
+        }
+
+        if (EffectiveStore == StageStore.Masks)
+        {
+            MaskShardWriter.CheckExact(model, compute.DType);
         }
 
         if (metric.UsesCalibration)
@@ -179,7 +190,7 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
     /// <summary>Every file of the stage directory with its sha256: a stage is reused only as a whole, config, index and manifest included.</summary>
     private static Dictionary<string, string> CommittedFiles(StageResult stage)
     {
-        var files = Directory.GetFiles(stage.Checkpoint).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), RunJournal.Sha256);
+        var files = Directory.GetFiles(stage.Checkpoint).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), FileDigest.Sha256);
 
         // Committed only when every file on disk is durable and what its writer reported.
         foreach (var written in stage.Shards.Concat(stage.Importance))
@@ -216,7 +227,8 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
             build,
             ScoredCheckpoint: settings.Strategy == Strategy.Sequential ? previous?.Checkpoint : null,
             PreviousStage: settings.Strategy == Strategy.Copal ? previous?.Checkpoint : null,
-            Pipeline.ScheduleFor(settings.Propagation));
+            Pipeline.ScheduleFor(settings.Propagation),
+            EffectiveStore);
         Pipeline.BeginStage(assignment);
         if (metric.UsesCalibration)
         {
@@ -225,10 +237,16 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
         }
 
         var reports = Pipeline.FinishStage(progress);
-        var shards = reports.Select(r => r.Weights).Append(StageCheckpoint.WriteHead(build, model)).ToList();
+        var shards = reports.Select(r => r.Weights).ToList();
+        if (assignment.Store == StageStore.Full)
+        {
+            // Stored as masks, a stage reads the never-pruned tensors from its base.
+            shards.Add(StageCheckpoint.WriteHead(build, model));
+        }
+
         var importance = reports.Where(r => r.Importance != null).Select(r => r.Importance!).ToList();
         var manifest = new StageManifest(stage, dataset, metric.Name, settings.Strategy.ToString().ToLowerInvariant(), shards, importance, reports);
-        StageCheckpoint.Complete(build, finalDirectory, model, shards, manifest);
+        StageCheckpoint.Complete(build, finalDirectory, model, shards, manifest, assignment.Store);
         return new StageResult(stage, dataset, finalDirectory, clock.Elapsed.TotalSeconds, 0, [], manifest.Sparsity(), shards, importance);
     }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Serilog;
 
@@ -128,19 +127,19 @@ public sealed class RunJournal
                 return null;
             }
 
-            if (Sha256(full) != sha)
+            if (Model.FileDigest.Sha256(full) != sha)
             {
                 problem = $"{full} does not match its journaled sha256";
                 return null;
             }
         }
 
-        return commit;
-    }
+        problem = Model.MaskedCheckpoint.BaseProblem(directory);
+        if (problem != null)
+        {
+            return null;
+        }
 
-    public static string Sha256(string file)
-    {
-        using var stream = File.OpenRead(file);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        return commit;
     }
 }

@@ -1,13 +1,15 @@
 using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
+using Copal.Stages;
 
 namespace Copal.Runs;
 
 /// <summary>What a run computes, kept in its directory so that `copal resume` can finish it.</summary>
 /// <param name="Tokenizer">A tokenizer given instead of the checkpoint's own, or null.</param>
 /// <param name="TextField">The JSON field or Parquet column of the records' text.</param>
-public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField)
+/// <param name="Store">What stage directories hold of the weights; runs of older versions have none and stored them in full.</param>
+public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField, StageStore Store = StageStore.Full)
 {
     public const string FileName = "run.json";
 

@@ -3,13 +3,21 @@ using Copal.Model;
 namespace Copal.Stages;
 
 /// <summary>A file of a stage checkpoint, with what it holds and its digest.</summary>
-public sealed record ShardFile(string FileName, string Sha256, long Bytes, IReadOnlyList<string> Tensors);
+public sealed record ShardFile(string FileName, string Sha256, long Bytes, IReadOnlyList<string> Tensors)
+{
+    /// <summary>Commits <paramref name="writer"/>'s file and describes it.</summary>
+    public static ShardFile Commit(SafetensorsWriter writer, string fileName)
+    {
+        var sha = writer.Commit();
+        return new ShardFile(fileName, sha, writer.Layout.Sum(e => e.ByteLength), writer.Layout.Select(e => e.Name).ToList());
+    }
+}
 
 /// <summary>
 /// Streams the pruned decoder layers of a layer range into one safetensors shard, with the
 /// source's tensor names and stored dtypes. Norms and biases, never pruned, are copied verbatim from the source.
 /// </summary>
-public sealed class CheckpointShardWriter : IDisposable
+public sealed class CheckpointShardWriter : IShardWriter
 {
     private readonly LlamaModel source;
     private readonly SafetensorsWriter writer;
@@ -50,11 +58,7 @@ public sealed class CheckpointShardWriter : IDisposable
         }
     }
 
-    public ShardFile Commit()
-    {
-        var sha = writer.Commit();
-        return new ShardFile(fileName, sha, writer.Layout.Sum(e => e.ByteLength), writer.Layout.Select(e => e.Name).ToList());
-    }
+    public ShardFile Commit() => ShardFile.Commit(writer, fileName);
 
     public static void CopyVerbatim(SafetensorsWriter writer, LlamaModel source, string name)
     {

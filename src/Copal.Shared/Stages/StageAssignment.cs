@@ -15,6 +15,7 @@ public enum StageSchedule
 /// <param name="BuildDirectory">Where shards write their pruned layers and accumulator state.</param>
 /// <param name="ScoredCheckpoint">The checkpoint whose weights are pruned (previous stage, sequential), or null for the dense model.</param>
 /// <param name="PreviousStage">The stage directory whose accumulator state is carried (copal strategy), or null.</param>
+/// <param name="Store">What the shards write of their pruned layers: the weights, or keep-masks against the model.</param>
 public sealed record StageAssignment(
     int Stage,
     long Epoch,
@@ -22,4 +23,5 @@ public sealed record StageAssignment(
     string BuildDirectory,
     string? ScoredCheckpoint,
     string? PreviousStage,
-    StageSchedule Schedule);
+    StageSchedule Schedule,
+    StageStore Store = StageStore.Full);

@@ -59,8 +59,7 @@ public static partial class StageCheckpoint
             CheckpointShardWriter.CopyVerbatim(writer, source, name);
         }
 
-        var sha = writer.Commit();
-        return new ShardFile(HeadFile, sha, layout.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b) * e.DType.ByteSize()), names);
+        return ShardFile.Commit(writer, HeadFile);
     }
 
     /// <summary>The manifest of a stage directory, or null and why: a missing or damaged manifest is the stage's damage, not an error.</summary>
@@ -90,14 +89,26 @@ public static partial class StageCheckpoint
         return null;
     }
 
-    /// <summary>Writes the index, copies config and tokenizer files, and renames the directory into place.</summary>
-    public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, StageManifest manifest)
+    /// <summary>
+    /// Writes the index (or, stored as masks, the masks file naming the source as base), copies
+    /// config and tokenizer files, and renames the directory into place.
+    /// </summary>
+    public static void Complete(string buildDirectory, string finalDirectory, LlamaModel source, IReadOnlyList<ShardFile> shards, StageManifest manifest, StageStore store)
     {
-        ShardIndex.Write(buildDirectory, shards.SelectMany(s => s.Tensors.Select(t => (t, s.FileName))), shards.Sum(s => s.Bytes));
+        var weightMap = shards.SelectMany(s => s.Tensors.Select(t => (t, s.FileName)));
+        if (store == StageStore.Masks)
+        {
+            new MaskedCheckpoint(BaseReference.Of(source.Weights), weightMap.ToDictionary(e => e.t, e => e.FileName)).Write(buildDirectory);
+        }
+        else
+        {
+            ShardIndex.Write(buildDirectory, weightMap, shards.Sum(s => s.Bytes));
+        }
+
         foreach (var file in Directory.GetFiles(source.Directory))
         {
             var name = Path.GetFileName(file);
-            if (!name.EndsWith(".safetensors", StringComparison.Ordinal) && name != CheckpointReader.IndexFile)
+            if (!name.EndsWith(".safetensors", StringComparison.Ordinal) && name is not (CheckpointReader.IndexFile or MaskedCheckpoint.FileName))
             {
                 AtomicFile.Copy(file, Path.Combine(buildDirectory, name));
             }

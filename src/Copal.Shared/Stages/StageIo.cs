@@ -9,5 +9,5 @@ public sealed record StageIo(
     int Stage,
     CheckpointReader? Scored,
     ImportanceAccumulator Accumulator,
-    CheckpointShardWriter Shard,
+    IShardWriter Shard,
     SparsityReport Sparsity);

@@ -9,7 +9,7 @@ public class PerfCommandTests
 {
     private static readonly string[] Measures =
     [
-        "forward_tokens_per_s", "forward_gflops", "matmul_gflops", "copal_stage_over_forward", "wanda_stage_over_forward", "importance_gemm_efficiency",
+        "forward_tokens_per_s", "forward_gflops", "matmul_gflops", "copal_stage_over_forward", "wanda_stage_over_forward", "importance_gemm_efficiency", "storage_masks_over_model",
     ];
 
     private static readonly string[] TinyShape = ["--samples", "2", "--seqlen", "32", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4"];
@@ -40,6 +40,10 @@ public class PerfCommandTests
         Assert.Null(json["peak_rss_7b_bytes"]);
         Assert.Equal("--skip-7b", json["llama_7b"]!["skipped"]!.GetValue<string>());
         Assert.Contains("copal stage / dense forward", result.Stdout);
+
+        // BF16 weights: a bit of mask per 16 bits of linear weight; the full stage is the whole model again.
+        Assert.True(json["storage_masks_over_model"]!.GetValue<double>() <= 1.0 / 16, $"masks {json["storage_masks_over_model"]}");
+        Assert.True(json["storage"]!["full_over_model"]!.GetValue<double>() >= 1, $"full {json["storage"]!["full_over_model"]}");
 
         // Both tokenizers read the same generated JSON-lines split, of at least the size asked for.
         var tokenize = json["tokenize"]!;

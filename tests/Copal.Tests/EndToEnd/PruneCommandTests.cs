@@ -74,6 +74,10 @@ public class PruneCommandTests
         { ["--datasets", "fiction,../fiction"], "--datasets: '../fiction' is not a dataset name" },
         { ["--datasets", ".fiction"], "--datasets: '.fiction' is not a dataset name" },
         { ["--datasets", "fic tion"], "--datasets: 'fic tion' is not a dataset name" },
+        { ["--store", "all"], "--store must be full or masks, got 'all'" },
+
+        // Computed in bfloat16, tiny-mix's F32 weights would be written back changed.
+        { ["--store", "masks", "--dtype", "bfloat16"], "--store masks: the weights are stored as F32, which --dtype bfloat16 does not hold exactly" },
     };
 
     [Theory]

@@ -111,7 +111,7 @@ public class ResumeTests
     /// <summary>sha256 of every file of each stage directory of <paramref name="run"/>, by stage and file name.</summary>
     private static Dictionary<string, string> StageFiles(string run) =>
         Directory.GetDirectories(run, "stage-*").SelectMany(Directory.GetFiles)
-            .ToDictionary(f => Path.GetRelativePath(run, f), RunJournal.Sha256);
+            .ToDictionary(f => Path.GetRelativePath(run, f), Copal.Model.FileDigest.Sha256);
 
     /// <summary>The state column of `copal status`'s stage table by stage, without whitespace: the table wraps a long state anywhere.</summary>
     private static Dictionary<int, string> States(string stdout)
@@ -290,15 +290,16 @@ public class ResumeTests
         Assert.Equal(3, resumed.Stderr.Split('\n').Count(l => l.Contains("committed and verified", StringComparison.Ordinal)));
     }
 
+    /// <summary>Stages stored as masks, written by nodes and read back by the next stage's evaluation.</summary>
     [Fact]
     public async Task ANodeKilledDuringStageTwoLeavesTheResultUnchanged()
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("COPAL_CHAOS_SEED"), out var s) ? s : 1;
         using var dir = new TempDir();
-        var clean = CopalCli.Run([.. Run, "--out", dir.File("clean")]);
+        var clean = CopalCli.Run([.. Run, "--store", "masks", "--out", dir.File("clean")]);
         Assert.True(clean.ExitCode == 0, clean.Stderr);
 
-        using var chaos = new ChaosHarness([.. Run, "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60", "--replace-timeout", "5"]);
+        using var chaos = new ChaosHarness([.. Run, "--store", "masks", "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60", "--replace-timeout", "5"]);
         ChaosHarness.WaitForJournal(dir.File("chaos"), "\"stage-started\",\"Stage\":2", TimeSpan.FromMinutes(3));
         var random = new Random(seed);
         Thread.Sleep(random.Next(0, 400));
@@ -308,19 +309,21 @@ public class ResumeTests
 
         var exit = chaos.WaitForExit(TimeSpan.FromMinutes(6));
         Assert.True(exit == 0, await chaos.Stderr);
+        Assert.True(File.Exists(Path.Combine(dir.File("chaos"), Stages[2], Copal.Model.MaskedCheckpoint.FileName)));
         AssertSameCheckpoints(dir.File("clean"), dir.File("chaos"));
     }
 
+    /// <summary>Stages stored as masks, as the Kubernetes manifests run it: the resumed run reads the committed ones through their masks.</summary>
     [Fact]
     public void TheCoordinatorKilledDuringStageTwoResumesToTheSameResult()
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("COPAL_CHAOS_SEED"), out var s) ? s : 1;
         using var dir = new TempDir();
-        var clean = CopalCli.Run([.. Run, "--out", dir.File("clean")]);
+        var clean = CopalCli.Run([.. Run, "--store", "masks", "--out", dir.File("clean")]);
         Assert.True(clean.ExitCode == 0, clean.Stderr);
 
         // The command a coordinator pod runs: the same one again after a restart.
-        string[] command = [.. Run, "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60", "--resume-existing"];
+        string[] command = [.. Run, "--store", "masks", "--out", dir.File("chaos"), "--nodes", "3", "--node-timeout", "60", "--resume-existing"];
         using (var chaos = new ChaosHarness(command))
         {
             ChaosHarness.WaitForJournal(dir.File("chaos"), "\"stage-started\",\"Stage\":2", TimeSpan.FromMinutes(3));

@@ -149,7 +149,7 @@ public class KernelTests
         using var scope = NewDisposeScope();
         var generator = new TorchSharp.torch.Generator(5);
 
-        // Rounded weights: many equal magnitudes, signs mixed, so ties and -0 results occur.
+        // Rounded weights: many equal magnitudes, signs mixed, so ties occur and negative weights are pruned (to +0, never -0).
         var weight = randn([40, 72], generator: generator).mul(4).round().div(4);
         var scores = randint(0, 6, [40, 72], generator: generator).to_type(ScalarType.Float32);
         var scale = rand([72], generator: generator).add(0.5);
@@ -164,7 +164,7 @@ public class KernelTests
             };
             foreach (var (s, c, reference) in cases)
             {
-                var expected = weight.mul(MaskPolicy.RowKeepMask(reference, sparsity));
+                var expected = weight.masked_fill(MaskPolicy.RowKeepMask(reference, sparsity).logical_not(), 0.0f);
                 var actual = weight.clone();
                 RowSelection.PruneRows(actual, s, c, prune);
                 Assert.True(expected.bytes.SequenceEqual(actual.bytes), $"sparsity {sparsity}, scores {s is not null}, scale {c is not null}");

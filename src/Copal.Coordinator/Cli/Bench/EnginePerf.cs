@@ -28,8 +28,8 @@ public sealed class EnginePerf(PerfSettings settings)
         var calibration = TokenStream.Load(new DataDirectory(Bundled.Data), PerfSettings.Dataset, Split.Calib, tokenizer);
         using var samples = CalibrationSampler.Sample(calibration, settings.Samples, settings.SeqLen, SamplingMode.Even, 0);
 
-        var copal = StageSettings(PruningMethod.Copal, Strategy.Copal);
-        var wanda = StageSettings(PruningMethod.Wanda, Strategy.Reset);
+        var copal = settings.StageSettings(PruningMethod.Copal, Strategy.Copal);
+        var wanda = settings.StageSettings(PruningMethod.Wanda, Strategy.Reset);
         var rounds = new List<EngineRound>();
         // A first micro-batch warms the allocator and the page cache; it is not timed.
         using (var warm = samples.narrow(0, 0, Math.Min(compute.BatchSize, settings.Samples)))
@@ -50,17 +50,6 @@ public sealed class EnginePerf(PerfSettings settings)
         var (matmul, importance) = GemmPerf.Rates(model.Config, microTokens, compute.DType, settings.ImportancePrecision);
         return new EngineTimes(rounds, settings.Tokens, ForwardFlops(model.Config, settings.Samples, settings.SeqLen), matmul, importance);
     }
-
-    private PruningSettings StageSettings(PruningMethod method, Strategy strategy) => new()
-    {
-        Method = method,
-        Strategy = strategy,
-        Propagation = Propagation.Dense,
-        Mask = new MaskPolicy(0.5, Metrics.Describe(method).DefaultGroup, null),
-        Samples = settings.Samples,
-        SeqLen = settings.SeqLen,
-        ImportancePrecision = PruningSettings.PrecisionFor(method, settings.ImportancePrecision),
-    };
 
     /// <summary>One dense forward of the samples through every decoder layer, loading each layer as a stage does.</summary>
     private double Forward(LlamaModel model, Tensor samples)

@@ -61,6 +61,10 @@ public sealed class PerfBench(PerfSettings settings)
         json["tokenize_sentencepiece_mb_per_s"] = tokenize?["sentencepiece_mb_per_s"]?.GetValue<double>();
         json["tokenize_tokenizer_json_mb_per_s"] = tokenize?["tokenizer_json_mb_per_s"]?.GetValue<double>();
 
+        var storage = new StoragePerf(settings).Measure(modelDir, root);
+        json["storage"] = storage;
+        json["storage_masks_over_model"] = storage["masks_over_model"]!.GetValue<double>();
+
         var cluster = settings.ClusterNodes > 0 ? ClusterStage(modelDir, root) : null;
         json["cluster"] = cluster is null ? null : new JsonObject
         {
@@ -91,6 +95,7 @@ public sealed class PerfBench(PerfSettings settings)
             ["cluster_over_inprocess"] = 1.15,
             ["tls_cluster_over_plain"] = 1.05,
             ["peak_rss_7b_bytes"] = 3e9,
+            ["storage_masks_over_model"] = 0.08,
         };
         return json;
     }

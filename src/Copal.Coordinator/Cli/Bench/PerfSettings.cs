@@ -1,4 +1,5 @@
 using Copal.Pruning;
+using Copal.Pruning.Metrics;
 
 namespace Copal.Coordinator.Cli.Bench;
 
@@ -60,6 +61,18 @@ public sealed record PerfSettings
     public const int DefaultTokenizeMegabytes = 64;
 
     /// <summary>Tokens of one measured forward or stage: samples x L.</summary>
+    /// <summary>The settings of one timed stage of <paramref name="method"/>: half of the weights in the method's default groups, dense propagation, these samples.</summary>
+    public PruningSettings StageSettings(PruningMethod method, Strategy strategy) => new()
+    {
+        Method = method,
+        Strategy = strategy,
+        Propagation = Propagation.Dense,
+        Mask = new MaskPolicy(0.5, Metrics.Describe(method).DefaultGroup, null),
+        Samples = Samples,
+        SeqLen = SeqLen,
+        ImportancePrecision = PruningSettings.PrecisionFor(method, ImportancePrecision),
+    };
+
     public long Tokens => (long)Samples * SeqLen;
 
     /// <summary>The generated model's positions: exactly the sequence length.</summary>

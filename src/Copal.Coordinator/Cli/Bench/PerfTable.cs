@@ -33,6 +33,8 @@ public static class PerfTable
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage with TLS / without | {Value("tls_cluster_over_plain")} (target <= 1.05{Rounds(perf["cluster"]?["rounds"], "tls_cluster_stage_seconds", "cluster_stage_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.model (own SentencePiece) | {Value("tokenize_sentencepiece_mb_per_s", " MB/s")} |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.json (Hugging Face tokenizers) | {Value("tokenize_tokenizer_json_mb_per_s", " MB/s")} |");
+        string Storage(string key) => perf["storage"]?[key] is { } node ? Format(node.GetValue<double>()) : "skipped";
+        text.AppendLine(CultureInfo.InvariantCulture, $"| stage weights / model, --store masks | {Value("storage_masks_over_model")} (target <= 0.08; --store full {Storage("full_over_model")}; copal accumulator, float32, either store: {Storage("copal_accumulator_over_model")}) |");
         var peak = perf["peak_rss_7b_bytes"];
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
         return text.ToString();

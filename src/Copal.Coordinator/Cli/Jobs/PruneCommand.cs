@@ -7,6 +7,7 @@ using Copal.Model;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
 using Copal.Runs;
+using Copal.Stages;
 using Serilog;
 
 namespace Copal.Coordinator.Cli.Jobs;
@@ -35,7 +36,7 @@ public static class PruneCommand
         var clusterOptions = new ClusterCliOptions();
         var command = new Command("prune", "Continually prune a model over a sequence of datasets")
         {
-            model, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads,
+            model, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads, pruneOptions.Store,
         };
         foreach (var o in text.All.Concat(pruneOptions.All).Concat(clusterOptions.All))
         {
@@ -48,10 +49,11 @@ public static class PruneCommand
             var names = CommonOptions.ParseDatasets(result.GetValue(datasets), Bundled.PruneDatasets);
             var m = Metrics.Parse(result.GetValue(method)!);
             var s = result.GetValue(strategy) is { } st ? PruneOptions.ParseStrategy(st) : Metrics.Describe(m).DefaultStrategy;
+            var store = StageStores.Parse(result.GetValue(pruneOptions.Store)!);
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
-            var job = new PruneJob(llama, text.Directory(result), text.TokenizerPath(result), settings, compute);
+            var job = new PruneJob(llama, text.Directory(result), text.TokenizerPath(result), settings, compute, store);
             var outDir = result.GetValue(output)!;
             var resume = result.GetValue(resumeExisting) && ExistingRun(outDir, job.Spec(names));
             var target = new JobTarget(outDir, result.GetValue(force), result.GetValue(report), resume);

@@ -8,6 +8,7 @@ using Copal.Pipeline;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
 using Copal.Runs;
+using Copal.Stages;
 using Copal.Tokenization;
 using Serilog;
 using Serilog.Events;
@@ -16,9 +17,9 @@ namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>One validated run: checks, output directory, progress, status, reports.</summary>
 /// <param name="tokenizerPath">A tokenizer given instead of the checkpoint's own, or null.</param>
-public sealed class PruneJob(LlamaModel model, DataDirectory data, string? tokenizerPath, PruningSettings settings, ComputeOptions compute)
+public sealed class PruneJob(LlamaModel model, DataDirectory data, string? tokenizerPath, PruningSettings settings, ComputeOptions compute, StageStore store = StageStore.Full)
 {
-    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute, tokenizerPath, data.TextField);
+    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute, tokenizerPath, data.TextField, store);
 
     public int Run(IReadOnlyList<string> datasets, JobTarget target, JobHosting hosting)
     {
@@ -66,7 +67,7 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, string? token
             return pipeline;
         }
 
-        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline()));
+        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline())) { Store = store };
         ConsoleProgress.Run(progress => { pruner.Preflight(datasets, progress); return true; }, LogEventLevel.Debug);
         ReportWriter.CheckWritable(target.ReportPath);
         var outDir = target.OutDir;

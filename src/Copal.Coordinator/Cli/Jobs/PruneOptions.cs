@@ -29,6 +29,13 @@ public sealed class PruneOptions
 
     public Option<string> ImportancePrecision { get; } = CommonOptions.ImportancePrecision();
 
+    /// <summary>Only for runs that write stages (not in <see cref="All"/>).</summary>
+    public Option<string> Store { get; } = new("--store")
+    {
+        Description = $"what each stage directory holds: full (default), a Hugging Face checkpoint; or masks, a 1-bit keep-mask per linear and a reference to --model, checked by sha256 (copal, wanda, magnitude; sparsegpt stages keep their weights) [env {Copal.Cluster.EnvironmentVariables.Store}]",
+        DefaultValueFactory = _ => Copal.Cluster.EnvironmentVariables.Get(Copal.Cluster.EnvironmentVariables.Store) ?? "full",
+    };
+
     public IEnumerable<Option> All => [Sparsity, Pattern, Group, Samples, Propagate, Sampling, Seed, Perturbation, Epsilon, ImportancePrecision];
 
     public static Strategy ParseStrategy(string text) => text switch

@@ -29,7 +29,7 @@ public static class ResumeCommand
             using var model = LlamaModel.Open(spec.ModelDirectory);
             spec.CheckModel(model.Config, directory);
             Log.Information("Resuming {Run}", directory);
-            var job = new PruneJob(model, new DataDirectory(spec.DataDirectory, spec.TextField), spec.Tokenizer, spec.Settings, spec.Compute);
+            var job = new PruneJob(model, new DataDirectory(spec.DataDirectory, spec.TextField), spec.Tokenizer, spec.Settings, spec.Compute, spec.Store);
             var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
             return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true), hosting);
         });

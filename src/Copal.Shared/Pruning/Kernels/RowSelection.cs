@@ -96,9 +96,12 @@ public static unsafe class RowSelection
 
             var (threshold, needed) = Select(keys, keys + n, n, (int)k);
             var seen = 0;
+
+            // The bits cleared, not a multiply by 0: a negative weight would become -0, and a stage stored as masks needs +0 where pruned.
+            var bits = (uint*)row;
             for (var j = 0; j < n; j++)
             {
-                row[j] *= 1 - Pruned(keys[j], threshold, needed, ref seen);
+                bits[j] &= (uint)(Pruned(keys[j], threshold, needed, ref seen) - 1);
             }
         });
     }

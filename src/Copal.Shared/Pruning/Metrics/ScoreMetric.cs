@@ -14,6 +14,8 @@ public abstract class ScoreMetric : IImportanceMetric
 
     public virtual Strategy DefaultStrategy => Strategy.Reset;
 
+    public bool ChangesWeights => false;
+
     public virtual bool UsesCalibration => true;
 
     public virtual bool HasImportanceGemm => false;
@@ -53,6 +55,8 @@ public abstract class ScoreMetric : IImportanceMetric
 
         using var scope = NewDisposeScope();
         var keep = policy.KeepMask(Scores(weight, accumulated));
-        return weight.mul_(keep).alias().MoveToOuterDisposeScope();
+
+        // Filled, not multiplied by the mask: a negative weight times 0 is -0, and a stage stored as masks needs +0 where pruned.
+        return weight.masked_fill_(keep.logical_not(), 0.0f).alias().MoveToOuterDisposeScope();
     }
 }
