@@ -7,7 +7,8 @@ namespace Copal.Runs;
 /// <summary>What a run computes, kept in its directory so that `copal resume` can finish it.</summary>
 /// <param name="Tokenizer">A tokenizer given instead of the checkpoint's own, or null.</param>
 /// <param name="TextField">The JSON field or Parquet column of the records' text.</param>
-public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField)
+/// <param name="KeepAccumulators">Keep every stage's accumulator, not only the latest committed one's.</param>
+public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField, bool KeepAccumulators = false)
 {
     public const string FileName = "run.json";
 
