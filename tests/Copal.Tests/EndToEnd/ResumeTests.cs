@@ -114,7 +114,7 @@ public class ResumeTests
             .ToDictionary(f => Path.GetRelativePath(run, f), RunJournal.Sha256);
 
     /// <summary>The state column of `copal status`'s stage table by stage, without whitespace: the table wraps a long state anywhere.</summary>
-    private static Dictionary<int, string> States(string stdout)
+    internal static Dictionary<int, string> States(string stdout)
     {
         var states = new Dictionary<int, string>();
         var stage = 0;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Copal.Coordinator.Cli.Hosting;
 using Copal.Runs;
-using Serilog;
 
 namespace Copal.Coordinator.Cli.Jobs;
 
@@ -32,7 +31,6 @@ public static class ExtendCommand
             var spec = RunSpec.Load(directory);
             var added = CommonOptions.ParseDatasets(result.GetValue(datasets), []);
             var extended = Extended(directory, spec, added, result.GetValue(data));
-            Log.Information("Extending {Run} with {Datasets}", directory, added);
             return ResumeCommand.Continue(result, directory, extended, clusterOptions, report, extend: true);
         });
         return command;
