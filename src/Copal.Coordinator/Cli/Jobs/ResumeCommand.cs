@@ -24,9 +24,7 @@ public static class ResumeCommand
         command.SetAction(result =>
         {
             var directory = result.GetValue(runDir)!;
-            var spec = RunSpec.Load(directory);
-            Log.Information("Resuming {Run}", directory);
-            return Continue(result, directory, spec, clusterOptions, report, extend: false);
+            return Continue(result, directory, RunSpec.Load(directory), clusterOptions, report, extend: false);
         });
         return command;
     }
@@ -41,6 +39,12 @@ public static class ResumeCommand
         TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
         using var model = LlamaModel.Open(spec.ModelDirectory);
         spec.CheckModel(model.Config, directory);
+        if (!extend)
+        {
+            // An extension's refusals (a new dataset without its splits) stay one line: it logs once they are passed.
+            Log.Information("Resuming {Run}", directory);
+        }
+
         var job = new PruneJob(model, new DataDirectory(spec.DataDirectory, spec.TextField), spec.Tokenizer, spec.Settings, spec.Compute, spec.KeepAccumulators);
         var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
         return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true, extend), hosting);

@@ -31,6 +31,12 @@ public interface IImportanceMetric
     /// <summary>The continual strategy a run of this method uses when nothing else is asked for.</summary>
     Strategy DefaultStrategy { get; }
 
+    /// <summary>
+    /// True when pruning changes the weights it keeps (SparseGPT's updates); false when it only
+    /// zeroes some, so a stage can be stored as keep-masks of the model.
+    /// </summary>
+    bool ChangesWeights { get; }
+
     /// <summary>False for metrics that need no calibration data (magnitude).</summary>
     bool UsesCalibration { get; }
 

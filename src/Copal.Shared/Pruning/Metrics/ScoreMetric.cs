@@ -14,6 +14,8 @@ public abstract class ScoreMetric : IImportanceMetric
 
     public virtual Strategy DefaultStrategy => Strategy.Reset;
 
+    public bool ChangesWeights => false;
+
     public virtual bool UsesCalibration => true;
 
     public virtual bool HasImportanceGemm => false;

@@ -22,6 +22,9 @@ public sealed class SparseGptMetric : IImportanceMetric
 
     public Strategy DefaultStrategy => Strategy.Reset;
 
+    /// <summary>The kept weights absorb the error of the pruned ones.</summary>
+    public bool ChangesWeights => true;
+
     public bool UsesCalibration => true;
 
     public bool HasImportanceGemm => false;
