@@ -1,7 +1,12 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Copal.Coordinator.Cli.Jobs;
+using Copal.Data;
+using Copal.Model;
+using Copal.Pruning;
+using Copal.Pruning.Metrics;
 using Copal.Runs;
+using Copal.Tokenization;
 using Xunit;
 
 namespace Copal.Tests;
@@ -16,18 +21,13 @@ public class ExtendTests
     private static readonly string[] Quick = ["prune", "--samples", "4", "--seqlen", "64", "--eval-windows", "2", "--batch-size", "2"];
     private static readonly string[] Stages = ["stage-1-fiction", "stage-2-science", "stage-3-speech"];
 
-    /// <summary>A run of fiction,science,speech and one of fiction,science extended with speech, by method and strategy: made once, shared by the tests.</summary>
-    private static readonly ConcurrentDictionary<string, Lazy<Pair>> Pairs = new();
-
-    /// <param name="Accumulator">A copy of the two-stage run's last accumulator, which its extension drops.</param>
-    private sealed record Pair(string Full, string Extended, string Accumulator, CliResult Extend);
-
-    private static Pair RunPair(string method, string strategy) => Pairs.GetOrAdd($"{method}/{strategy}", _ => new Lazy<Pair>(() =>
+    /// <summary>Through the command line, copal/copal: a run of fiction,science,speech and one of fiction,science extended with speech, made once for the tests.</summary>
+    private static readonly Lazy<Pair> CliPair = new(() =>
     {
         var dir = new TempDir();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => dir.Dispose();
         var data = CopyOfCorpora(dir);
-        string[] settings = [.. Quick, "--method", method, "--strategy", strategy, "--data", data];
+        string[] settings = [.. Quick, "--data", data];
         var full = CopalCli.Run([.. settings, "--out", dir.File("full")]);
         Assert.True(full.ExitCode == 0, full.Stderr);
         var part = CopalCli.Run([.. settings, "--datasets", "fiction,science", "--out", dir.File("extended")]);
@@ -43,9 +43,15 @@ public class ExtendTests
             File.Copy(Path.Combine(dir.File("extended"), Stages[1], file), Path.Combine(accumulator, file));
         }
 
+        var twoStage = ResumeTests.CopyOfRun(dir.File("extended"), dir).Run;
         var extend = CopalCli.Run("extend", dir.File("extended"), "--datasets", "speech");
-        return new Pair(dir.File("full"), dir.File("extended"), accumulator, extend);
-    })).Value;
+        Assert.True(extend.ExitCode == 0, extend.Stderr);
+        return new Pair(dir.File("full"), dir.File("extended"), accumulator, twoStage);
+    });
+
+    /// <param name="Accumulator">A copy of the two-stage run's last accumulator, which its extension drops.</param>
+    /// <param name="TwoStage">A copy of the two-stage run before its extension.</param>
+    private sealed record Pair(string Full, string Extended, string Accumulator, string TwoStage);
 
     private static string CopyOfCorpora(TempDir dir)
     {
@@ -78,30 +84,82 @@ public class ExtendTests
         return data;
     }
 
+    /// <summary>
+    /// In this process (a run through the command line costs seconds of start-up, twelve times
+    /// three): what copal extend runs, the run's journal continued over the longer sequence.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Combinations))]
     public void RunThenExtendEqualsTheWholeRun(string method, string strategy)
     {
-        var pair = RunPair(method, strategy);
-        Assert.True(pair.Extend.ExitCode == 0, pair.Extend.Stderr);
-        AssertSameRun(pair.Full, pair.Extended);
+        using var dir = new TempDir();
+        var data = CopyOfCorpora(dir);
+        var m = Metrics.Parse(method);
+        var settings = new PruningSettings
+        {
+            Method = m,
+            Strategy = PruneOptions.ParseStrategy(strategy),
+            Propagation = Metrics.Describe(m).DefaultPropagation,
+            Mask = new MaskPolicy(0.5, Metrics.Describe(m).DefaultGroup, null),
+            Samples = 4,
+            SeqLen = 64,
+            EvalWindows = 2,
+        };
+        string[] all = ["fiction", "science", "speech"];
+        var full = Run(settings, data, dir.File("full"), all);
+        Run(settings, data, dir.File("extended"), all[..2]);
+        File.Delete(Path.Combine(data, "fiction.calib.txt"));
+        File.Delete(Path.Combine(data, "science.calib.txt"));
+        var extended = Run(settings, data, dir.File("extended"), all);
 
-        // One process writes the same files whether or not the run was extended (on nodes, each writes its own shards).
+        AssertSameStages(dir.File("full"), dir.File("extended"));
+        Assert.Equal(full.Matrix, extended.Matrix);
+        Assert.Equal(full.Dense, extended.Dense);
+        Assert.Equal(full.Stages.Select(s => s.BytesWritten), extended.Stages.Select(s => s.BytesWritten));
+        Assert.Equal(3, RunJournal.Read(dir.File("extended")).Entries.Count(e => e.Event == JournalEntry.StageStarted));
+
+        // Only the latest committed stage keeps its accumulator, in both runs alike.
+        Assert.Empty(Importance(dir.File("extended"), Stages[0]));
+        Assert.Empty(Importance(dir.File("extended"), Stages[1]));
+        Assert.Equal(Importance(dir.File("full"), Stages[2]), Importance(dir.File("extended"), Stages[2]));
+    }
+
+    /// <summary>A run, or its continuation, as prune, resume and extend make it: its journal tells what is committed.</summary>
+    private static PruneRunResult Run(PruningSettings settings, string data, string outDir, IReadOnlyList<string> datasets)
+    {
+        Directory.CreateDirectory(outDir);
+        using var model = LlamaModel.Open(RepoPaths.TinyModel);
+        using var pruner = new ContinualPruner(model, new DataDirectory(data), TokenizerFiles.Load(model), settings, ComputeOptions.Default);
+        var journal = RunJournal.Open(outDir);
+        pruner.Preflight(datasets, committed: journal.CommittedPrefix(datasets));
+        return pruner.Run(datasets, outDir, journal: journal);
+    }
+
+    [Fact]
+    public void TheCommandLineExtensionEqualsTheWholeRun()
+    {
+        var pair = CliPair.Value;
+        AssertSameRun(pair.Full, pair.Extended);
+        Assert.Equal(["fiction", "science", "speech"], RunSpec.Load(pair.Extended).Datasets);
         Assert.Equal(BytesWritten(pair.Full), BytesWritten(pair.Extended));
         Assert.All(BytesWritten(pair.Extended), bytes => Assert.True(bytes > 0));
         Assert.Contains("Bytes written per stage: 1 (fiction) ", File.ReadAllText(Path.Combine(pair.Extended, "report.md")));
-
-        var spec = RunSpec.Load(pair.Extended);
-        Assert.Equal(["fiction", "science", "speech"], spec.Datasets);
-
-        // Only the latest committed stage keeps its accumulator, in both runs alike.
-        Assert.Empty(Importance(pair.Extended, Stages[0]));
         Assert.Empty(Importance(pair.Extended, Stages[1]));
-        Assert.Equal(Importance(pair.Full, Stages[2]), Importance(pair.Extended, Stages[2]));
+        Assert.NotEmpty(Importance(pair.Extended, Stages[2]));
     }
 
-    /// <summary>Every stage tensor's sha256 and the perplexities are equal.</summary>
+    /// <summary>Every stage tensor's sha256 and the reported perplexities are equal.</summary>
     private static void AssertSameRun(string expected, string actual)
+    {
+        AssertSameStages(expected, actual);
+        var (x, y) = (Report(expected), Report(actual));
+        foreach (var key in new[] { "datasets", "dense_perplexity", "perplexity", "bwt_mean", "avg_ppl" })
+        {
+            Assert.Equal(x[key]!.ToJsonString(), y[key]!.ToJsonString());
+        }
+    }
+
+    private static void AssertSameStages(string expected, string actual)
     {
         foreach (var stage in Stages)
         {
@@ -111,12 +169,6 @@ public class ExtendTests
             Assert.Equal(a.Keys.Order(), b.Keys.Order());
             Assert.All(a, e => Assert.True(e.Value == b[e.Key], $"{stage}: {e.Key} differs"));
         }
-
-        var (x, y) = (Report(expected), Report(actual));
-        foreach (var key in new[] { "datasets", "dense_perplexity", "perplexity", "bwt_mean", "avg_ppl" })
-        {
-            Assert.Equal(x[key]!.ToJsonString(), y[key]!.ToJsonString());
-        }
     }
 
     private static IEnumerable<long> BytesWritten(string run) => Report(run)["stages"]!.AsArray().Select(s => s!["bytes_written"]!.GetValue<long>());
@@ -124,32 +176,19 @@ public class ExtendTests
     [Fact]
     public void AnExtensionOnThreeNodesEqualsTheWholeRunInOneProcess()
     {
-        var pair = RunPair("copal", "copal");
+        var pair = CliPair.Value;
         using var dir = new TempDir();
-        var data = CopyOfCorpora(dir);
-        var part = CopalCli.Run([.. Quick, "--data", data, "--datasets", "fiction,science", "--out", dir.File("run")]);
-        Assert.True(part.ExitCode == 0, part.Stderr);
-        var extend = CopalCli.Run("extend", dir.File("run"), "--datasets", "speech", "--nodes", "3");
+        var (run, _, _) = ResumeTests.CopyOfRun(pair.TwoStage, dir);
+        var extend = CopalCli.Run("extend", run, "--datasets", "speech", "--nodes", "3");
         Assert.True(extend.ExitCode == 0, extend.Stderr);
-        Assert.Equal(3, Report(dir.File("run"))["cluster"]!["nodes"]!.GetValue<int>());
-        AssertSameRun(pair.Full, dir.File("run"));
+        Assert.Equal(3, Report(run)["cluster"]!["nodes"]!.GetValue<int>());
+        AssertSameRun(pair.Full, run);
     }
 
     /// <summary>A copy of the copal/copal extended run and its journal's lines.</summary>
     private static (string Run, string Journal, string[] Lines) ExtendedRun(TempDir dir)
     {
-        var pair = RunPair("copal", "copal");
-        Assert.True(pair.Extend.ExitCode == 0, pair.Extend.Stderr);
-        var run = dir.File("run");
-        foreach (var file in Directory.GetFiles(pair.Extended, "*", SearchOption.AllDirectories))
-        {
-            var copy = Path.Combine(run, Path.GetRelativePath(pair.Extended, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
-            File.Copy(file, copy);
-        }
-
-        var journal = Path.Combine(run, RunJournal.FileName);
-        return (run, journal, File.ReadAllLines(journal));
+        return ResumeTests.CopyOfRun(CliPair.Value.Extended, dir);
     }
 
     private static int LineOf(string[] lines, string @event, int stage) =>
@@ -164,7 +203,7 @@ public class ExtendTests
         // Killed while computing stage 3: its start journaled, its directory never renamed into place, stage 2's accumulator not yet dropped.
         File.WriteAllLines(journal, lines[..(LineOf(lines, JournalEntry.StageStarted, 3) + 1)]);
         Directory.Delete(Path.Combine(run, Stages[2]), recursive: true);
-        foreach (var file in Directory.GetFiles(RunPair("copal", "copal").Accumulator))
+        foreach (var file in Directory.GetFiles(CliPair.Value.Accumulator))
         {
             File.Copy(file, Path.Combine(run, Stages[1], Path.GetFileName(file)));
         }
@@ -175,7 +214,7 @@ public class ExtendTests
 
         var resumed = CopalCli.Run("resume", run);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
-        AssertSameRun(RunPair("copal", "copal").Full, run);
+        AssertSameRun(CliPair.Value.Full, run);
     }
 
     [Fact]
@@ -183,7 +222,7 @@ public class ExtendTests
     {
         using var dir = new TempDir();
         var (run, journal, lines) = ExtendedRun(dir);
-        var full = RunPair("copal", "copal").Full;
+        var full = CliPair.Value.Full;
 
         // Killed after journaling stage 2's drop, before deleting its files or evaluating stage 3.
         File.WriteAllLines(journal, lines[..(LineOf(lines, JournalEntry.AccumulatorDropped, 2) + 1)]);
