@@ -36,22 +36,14 @@ public class ExtendTests
         // The stages of fiction and science are committed: extending needs neither calibration split.
         File.Delete(Path.Combine(data, "fiction.calib.txt"));
         File.Delete(Path.Combine(data, "science.calib.txt"));
-        var accumulator = dir.File("accumulator");
-        Directory.CreateDirectory(accumulator);
-        foreach (var file in Importance(dir.File("extended"), Stages[1]))
-        {
-            File.Copy(Path.Combine(dir.File("extended"), Stages[1], file), Path.Combine(accumulator, file));
-        }
-
         var twoStage = ResumeTests.CopyOfRun(dir.File("extended"), dir).Run;
         var extend = CopalCli.Run("extend", dir.File("extended"), "--datasets", "speech");
         Assert.True(extend.ExitCode == 0, extend.Stderr);
-        return new Pair(dir.File("full"), dir.File("extended"), accumulator, twoStage);
+        return new Pair(dir.File("full"), dir.File("extended"), twoStage);
     });
 
-    /// <param name="Accumulator">A copy of the two-stage run's last accumulator, which its extension drops.</param>
-    /// <param name="TwoStage">A copy of the two-stage run before its extension.</param>
-    private sealed record Pair(string Full, string Extended, string Accumulator, string TwoStage);
+    /// <param name="TwoStage">A copy of the two-stage run before its extension (with stage 2's accumulator, which the extension drops).</param>
+    private sealed record Pair(string Full, string Extended, string TwoStage);
 
     private static string CopyOfCorpora(TempDir dir)
     {
@@ -201,11 +193,14 @@ public class ExtendTests
         var (run, journal, lines) = ExtendedRun(dir);
 
         // Killed while computing stage 3: its start journaled, its directory never renamed into place, stage 2's accumulator not yet dropped.
-        File.WriteAllLines(journal, lines[..(LineOf(lines, JournalEntry.StageStarted, 3) + 1)]);
+        var cut = LineOf(lines, JournalEntry.StageStarted, 3) + 1;
+        File.WriteAllLines(journal, lines[..cut]);
         Directory.Delete(Path.Combine(run, Stages[2]), recursive: true);
-        foreach (var file in Directory.GetFiles(CliPair.Value.Accumulator))
+        var accumulator = Importance(CliPair.Value.TwoStage, Stages[1]);
+        Assert.NotEmpty(accumulator);
+        foreach (var file in accumulator)
         {
-            File.Copy(file, Path.Combine(run, Stages[1], Path.GetFileName(file)));
+            File.Copy(Path.Combine(CliPair.Value.TwoStage, Stages[1], file), Path.Combine(run, Stages[1], file));
         }
 
         var again = CopalCli.Run("extend", run, "--datasets", "news");
@@ -215,6 +210,10 @@ public class ExtendTests
         var resumed = CopalCli.Run("resume", run);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         AssertSameRun(CliPair.Value.Full, run);
+
+        // Only the stage cut short was computed again.
+        var started = File.ReadAllLines(journal)[cut..].Select(CopalJson.Deserialize<JournalEntry>).Where(e => e.Event == JournalEntry.StageStarted);
+        Assert.Equal([3], started.Select(e => e.Stage));
     }
 
     [Fact]
