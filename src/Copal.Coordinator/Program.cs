@@ -16,6 +16,7 @@ var root = new RootCommand("Copal: continual pruning of LLaMA-family models (COP
     BenchCommand.Create(),
     PlanCommand.Create(),
     ResumeCommand.Create(),
+    ExtendCommand.Create(),
     StatusCommand.Create(),
     ExportCommand.Create(),
 };

@@ -42,7 +42,8 @@ public sealed record RunStatus(
                 recomputedFrom ??= index;
             }
 
-            stages.Add(new StageStatus(index, dataset, state, shards));
+            var commit = journal.Last(JournalEntry.StageCommitted, index);
+            stages.Add(new StageStatus(index, dataset, state, shards, commit?.Dataset == dataset ? commit.Bytes : null));
         }
 
         var last = journal.Entries.LastOrDefault();

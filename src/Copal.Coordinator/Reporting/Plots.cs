@@ -102,7 +102,7 @@ public static class Plots
                 var cell = SKRect.Create(grid.Left + c * cellWidth, grid.Top + r * cellHeight, cellWidth, cellHeight);
                 cell.Inflate(-1, -1);
                 canvas.DrawRect(cell, fill);
-                DrawText(canvas, Format(value), cell.MidX, Baseline(middle, ValueSize), ValueSize, ContrastingInk(fill.Color), SKTextAlign.Center);
+                DrawText(canvas, double.IsFinite(value) ? Format(value) : "missing", cell.MidX, Baseline(middle, ValueSize), ValueSize, ContrastingInk(fill.Color), SKTextAlign.Center);
             }
         }
 

@@ -22,11 +22,11 @@ public static class PruneReport
             ["group"] = GroupName(s.Mask),
             ["propagate"] = s.Propagation.ToString().ToLowerInvariant(),
             ["datasets"] = new JsonArray(datasets.Select(d => (JsonNode?)d).ToArray()),
-            ["dense_perplexity"] = ReportJson.ByDataset(run.Dense, r => r.Perplexity),
-            ["perplexity"] = new JsonArray(p.Select(row => (JsonNode?)new JsonArray(row.Select(v => (JsonNode?)v).ToArray())).ToArray()),
+            ["dense_perplexity"] = new JsonObject(datasets.Select(d => KeyValuePair.Create(d, Measured(PruneRunResult.PerplexityOn(run.Dense, d))))),
+            ["perplexity"] = new JsonArray(p.Select(row => (JsonNode?)new JsonArray(row.Select(Measured).ToArray())).ToArray()),
             ["bwt_mean"] = ContinualMetrics.BwtMean(p),
             ["bwt_max"] = ContinualMetrics.BwtMax(p),
-            ["avg_ppl"] = ContinualMetrics.AveragePerplexity(p),
+            ["avg_ppl"] = Measured(ContinualMetrics.AveragePerplexity(p)),
             ["achieved_sparsity"] = run.Stages.Count == 0 ? 0 : run.Stages[^1].Sparsity.Overall,
             ["stages"] = new JsonArray(run.Stages.Select(st => (JsonNode?)new JsonObject
             {
@@ -35,6 +35,7 @@ public static class PruneReport
                 ["eval_seconds"] = st.EvalSeconds,
                 ["checkpoint"] = st.Checkpoint,
                 ["achieved_sparsity"] = st.Sparsity.Overall,
+                ["bytes_written"] = st.BytesWritten,
                 ["linear_sparsity"] = LinearSparsity(st.Sparsity),
                 ["shards"] = new JsonArray(st.Shards.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
                 ["importance"] = new JsonArray(st.Importance.Select(sh => (JsonNode?)new JsonObject { ["file"] = sh.FileName, ["sha256"] = sh.Sha256 }).ToArray()),
@@ -43,6 +44,9 @@ public static class PruneReport
         AddSettings(report, s, compute);
         return report;
     }
+
+    /// <summary>A perplexity, or null where it is missing (the dataset's test split was not found).</summary>
+    private static JsonNode? Measured(double value) => double.IsFinite(value) ? JsonValue.Create(value) : null;
 
     /// <summary>The settings every report records: what decides the numbers.</summary>
     public static void AddSettings(JsonObject target, PruningSettings s, ComputeOptions compute)
@@ -107,6 +111,7 @@ public static class PruneReport
     public static string Markdown(JsonObject report, IReadOnlyList<string> datasets)
     {
         string F(JsonNode? n) => n is null ? "-" : n.GetValue<double>().ToString("F3", CultureInfo.InvariantCulture);
+        string Perplexity(JsonNode? n) => n is null ? "missing" : F(n);
         var md = new StringBuilder();
         md.AppendLine($"# Copal run: {report["method"]} / {report["strategy"]}");
         md.AppendLine();
@@ -114,15 +119,18 @@ public static class PruneReport
         md.AppendLine();
         md.AppendLine("| after stage | " + string.Join(" | ", datasets) + " |");
         md.AppendLine("|---|" + string.Concat(datasets.Select(_ => "---|")));
-        md.AppendLine("| dense | " + string.Join(" | ", datasets.Select(d => F(report["dense_perplexity"]![d]))) + " |");
+        md.AppendLine("| dense | " + string.Join(" | ", datasets.Select(d => Perplexity(report["dense_perplexity"]![d]))) + " |");
         var rows = report["perplexity"]!.AsArray();
         for (var i = 0; i < rows.Count; i++)
         {
-            md.AppendLine($"| {i + 1} ({datasets[i]}) | " + string.Join(" | ", rows[i]!.AsArray().Select(F)) + " |");
+            md.AppendLine($"| {i + 1} ({datasets[i]}) | " + string.Join(" | ", rows[i]!.AsArray().Select(Perplexity)) + " |");
         }
 
         md.AppendLine();
         md.AppendLine($"BWT mean {F(report["bwt_mean"])}, BWT max {F(report["bwt_max"])}, average perplexity {F(report["avg_ppl"])}.");
+        md.AppendLine();
+        var written = report["stages"]!.AsArray().Select((st, i) => $"{i + 1} ({datasets[i]}) {Planning.ByteSize.Format(st!["bytes_written"]!.GetValue<long>())}");
+        md.AppendLine($"Bytes written per stage: {string.Join(", ", written)}.");
         return md.ToString();
     }
 }

@@ -51,6 +51,9 @@ public sealed class DataDirectory
         return files[0];
     }
 
+    /// <summary>True when the dataset has a file for the split (more than one is refused when it is read).</summary>
+    public bool Has(string dataset, Split split) => SplitFiles(split).Any(f => f.Dataset == dataset);
+
     /// <summary>The split's text: its records joined by a blank line; see <see cref="SplitText.Read"/>.</summary>
     public string Text(string dataset, Split split, IProgress<WorkProgress>? progress = null) =>
         SplitText.Read(FileOf(dataset, split), TextField, progress);

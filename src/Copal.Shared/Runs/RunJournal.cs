@@ -106,6 +106,13 @@ public sealed class RunJournal
     /// <summary>True when the stage was started again after its last commit: a recompute, under way or cut short.</summary>
     public bool StartedSinceCommit(int stage) => LastIndex(JournalEntry.StageStarted, stage) > LastIndex(JournalEntry.StageCommitted, stage);
 
+    /// <summary>True when the stage's accumulator files were dropped after its last commit: their absence is no damage.</summary>
+    public bool AccumulatorDropped(int stage) => LastIndex(JournalEntry.AccumulatorDropped, stage) > LastIndex(JournalEntry.StageCommitted, stage);
+
+    /// <summary>How many stages from the first the journal commits for these datasets, unverified: those need no calibration split.</summary>
+    public int CommittedPrefix(IReadOnlyList<string> datasets) =>
+        datasets.TakeWhile((d, i) => Last(JournalEntry.StageCommitted, i + 1)?.Dataset == d).Count();
+
     private int LastIndex(string @event, int stage) => entries.FindLastIndex(e => e.Event == @event && e.Stage == stage);
 
     /// <summary>The stage's commit, if the journal has one and every file on disk still matches it.</summary>
@@ -118,7 +125,8 @@ public sealed class RunJournal
             return null;
         }
 
-        foreach (var (file, sha) in commit.Files)
+        var dropped = AccumulatorDropped(stage) ? Last(JournalEntry.AccumulatorDropped, stage)!.Files?.Keys.ToHashSet() ?? [] : [];
+        foreach (var (file, sha) in commit.Files.Where(f => !dropped.Contains(f.Key)))
         {
             var full = Path.Combine(directory, file);
             if (!File.Exists(full))

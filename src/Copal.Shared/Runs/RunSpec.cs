@@ -9,7 +9,8 @@ namespace Copal.Runs;
 /// <param name="Tokenizer">A tokenizer given instead of the checkpoint's own, or null.</param>
 /// <param name="TextField">The JSON field or Parquet column of the records' text.</param>
 /// <param name="Store">What stage directories hold of the weights; runs of older versions have none and stored them in full.</param>
-public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField, StageStore Store = StageStore.Full)
+/// <param name="KeepAccumulators">Keep every stage's accumulator, not only the latest committed one's.</param>
+public sealed record RunSpec(string ModelDirectory, string DataDirectory, IReadOnlyList<string> Datasets, PruningSettings Settings, ComputeOptions Compute, string? Tokenizer = null, string TextField = Data.DataDirectory.DefaultTextField, StageStore Store = StageStore.Full, bool KeepAccumulators = false)
 {
     public const string FileName = "run.json";
 

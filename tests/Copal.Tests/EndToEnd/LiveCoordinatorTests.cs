@@ -32,6 +32,10 @@ public class LiveCoordinatorTests
         ChaosHarness.WaitForJournal(dir.File("run"), "\"run-completed\"", TimeSpan.FromMinutes(5));
         var done = await PollAsync(http, s => s.Stages.All(st => st.State == "done"), TimeSpan.FromSeconds(30));
         Assert.Equal(3, done.Live!.Stage);
+
+        // Bytes written per stage: the last stage keeps every file it wrote (earlier ones drop their accumulator).
+        Assert.All(done.Stages, st => Assert.True(st.BytesWritten > 0));
+        Assert.Equal(Directory.GetFiles(Path.Combine(dir.File("run"), "stage-3-speech")).Sum(f => new FileInfo(f).Length), done.Stages[2].BytesWritten);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(HealthServer.ReadyPath)).StatusCode);
 
         // Work was timed by phase and counted.

@@ -94,12 +94,15 @@ public class ResumeTests
     });
 
     /// <summary>A finished two-stage run in <paramref name="dir"/>: its directory, its journal and the journal's lines.</summary>
-    private static (string Run, string Journal, string[] Lines) FinishedTwoStageRun(TempDir dir)
+    private static (string Run, string Journal, string[] Lines) FinishedTwoStageRun(TempDir dir) => CopyOfRun(SharedTwoStageRun.Value, dir);
+
+    /// <summary>A copy of the run directory <paramref name="source"/> in <paramref name="dir"/>, to damage: its directory, its journal and the journal's lines.</summary>
+    internal static (string Run, string Journal, string[] Lines) CopyOfRun(string source, TempDir dir)
     {
         var run = dir.File("run");
-        foreach (var file in Directory.GetFiles(SharedTwoStageRun.Value, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
         {
-            var copy = Path.Combine(run, Path.GetRelativePath(SharedTwoStageRun.Value, file));
+            var copy = Path.Combine(run, Path.GetRelativePath(source, file));
             Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
             File.Copy(file, copy);
         }
@@ -114,7 +117,7 @@ public class ResumeTests
             .ToDictionary(f => Path.GetRelativePath(run, f), Copal.Model.FileDigest.Sha256);
 
     /// <summary>The state column of `copal status`'s stage table by stage, without whitespace: the table wraps a long state anywhere.</summary>
-    private static Dictionary<int, string> States(string stdout)
+    internal static Dictionary<int, string> States(string stdout)
     {
         var states = new Dictionary<int, string>();
         var stage = 0;

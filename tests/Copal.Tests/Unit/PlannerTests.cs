@@ -287,6 +287,24 @@ public sealed class PlannerTests
         var counts = nodes.Select(n => n.GetProperty("layers").GetInt32()).ToList();
         Assert.True(counts.Max() - counts.Min() <= 1, string.Join(",", counts));
         Assert.True(nodes[^1].GetProperty("head_bytes").GetInt64() > 0);
+
+        // 65,285,660,672 parameters at 2 bytes; a bit per linear weight; COPAL's float32 W* per linear weight.
+        var disk = json.RootElement.GetProperty("disk_per_stage");
+        Assert.Equal(130_571_321_344, disk.GetProperty("weight_bytes").GetInt64());
+        Assert.Equal(8_095_006_720, disk.GetProperty("mask_bytes").GetInt64());
+        Assert.Equal(259_040_215_040, disk.GetProperty("accumulator_bytes").GetInt64());
+        Assert.Equal(130_571_321_344 + 259_040_215_040, disk.GetProperty("full").GetInt64());
+        Assert.Equal(8_095_006_720 + 259_040_215_040, disk.GetProperty("masks").GetInt64());
+        Assert.Contains("disk per stage", result.Stdout);
+    }
+
+    [Fact]
+    public void SparseGptStagesCannotBeStoredAsMasks()
+    {
+        var disk = StageDisk.Of(ModelPresets.Get("llama-65b"), ModelPresets.WeightDType, PruningMethod.SparseGpt);
+        Assert.Null(disk.MaskBytes);
+        Assert.Null(disk.MasksBytes);
+        Assert.Equal(disk.ModelBytes + disk.AccumulatorBytes, disk.FullBytes);
     }
 
     [Fact]

@@ -154,7 +154,21 @@ public static class PlanCommand
         AnsiConsole.MarkupLine(Markup.Escape(
             $"FLOPs per stage: {FormatFlops(plan.FlopsPerStage)}; estimated stage time at {tflops.ToString(CultureInfo.InvariantCulture)} TFLOP/s per node: "
             + $"{plan.EstimatedSeconds(tflops).ToString("F1", CultureInfo.InvariantCulture)} s ({plan.EstimateNote})"));
+        var disk = Disk(r);
+        var stored = new Table()
+            .AddColumns("--store", "per stage", "weights or masks", "accumulator")
+            .Caption("the accumulator is kept for the latest committed stage only (--keep-accumulators: for every stage)");
+        stored.AddRow("full", ByteSize.Format(disk.FullBytes), ByteSize.Format(disk.ModelBytes), ByteSize.Format(disk.AccumulatorBytes));
+        stored.AddRow(
+            "masks",
+            disk.MasksBytes is { } masks ? ByteSize.Format(masks) : $"n/a: {Metrics.NameOf(r.Method)} changes the weights it keeps (stored full)",
+            disk.MaskBytes is { } bits ? ByteSize.Format(bits) : "-",
+            disk.MaskBytes is null ? "-" : ByteSize.Format(disk.AccumulatorBytes));
+        AnsiConsole.MarkupLine("disk per stage:");
+        AnsiConsole.Write(stored);
     }
+
+    private static StageDisk Disk(PlanRequest r) => StageDisk.Of(r.Config, r.WeightDType, r.Method);
 
     private static JsonObject Json(Plan plan, double tflops)
     {
@@ -197,8 +211,19 @@ public static class PlanCommand
             ["tflops_per_node"] = tflops,
             ["estimated_seconds"] = plan.EstimatedSeconds(tflops),
             ["estimate_note"] = plan.EstimateNote,
+            ["disk_per_stage"] = DiskJson(Disk(r)),
         };
     }
+
+    /// <summary>Bytes one stage writes by storage mode; masks is null for a method that changes weights.</summary>
+    private static JsonObject DiskJson(StageDisk disk) => new()
+    {
+        ["full"] = disk.FullBytes,
+        ["masks"] = disk.MasksBytes,
+        ["weight_bytes"] = disk.ModelBytes,
+        ["mask_bytes"] = disk.MaskBytes,
+        ["accumulator_bytes"] = disk.AccumulatorBytes,
+    };
 
     private static string Percent(long part, long whole) => (100.0 * part / whole).ToString("F1", CultureInfo.InvariantCulture) + "%";
 

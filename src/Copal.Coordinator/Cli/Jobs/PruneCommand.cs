@@ -28,6 +28,7 @@ public static class PruneCommand
         var force = new Option<bool>("--force") { Description = "write into an existing non-empty --out" };
         var resumeExisting = new Option<bool>("--resume-existing") { Description = $"if --out holds a run with these settings, continue it (as copal resume does) instead of refusing: a restarted coordinator picks up its run [env {EnvironmentVariables.Resume}]", DefaultValueFactory = _ => EnvironmentVariables.Flag(EnvironmentVariables.Resume) };
         var linger = new Option<bool>("--linger") { Description = $"after the run, stay up (status, metrics) until stopped [env {EnvironmentVariables.Linger}]", DefaultValueFactory = _ => EnvironmentVariables.Flag(EnvironmentVariables.Linger) };
+        var keepAccumulators = new Option<bool>("--keep-accumulators") { Description = "keep every stage's accumulator files (default: only the latest committed stage's, what continuing needs)" };
         var report = CommonOptions.Report();
         var dtype = CommonOptions.DType();
         var batch = CommonOptions.BatchSize();
@@ -36,7 +37,7 @@ public static class PruneCommand
         var clusterOptions = new ClusterCliOptions();
         var command = new Command("prune", "Continually prune a model over a sequence of datasets")
         {
-            model, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, report, dtype, batch, threads, pruneOptions.Store,
+            model, datasets, method, strategy, seqLen, evalWindows, output, force, resumeExisting, linger, keepAccumulators, report, dtype, batch, threads, pruneOptions.Store,
         };
         foreach (var o in text.All.Concat(pruneOptions.All).Concat(clusterOptions.All))
         {
@@ -53,7 +54,7 @@ public static class PruneCommand
             using var llama = LlamaModel.Open(result.GetValue(model)!);
             var length = ModelEvaluator.ResolveSeqLen(llama.Config, result.GetValue(seqLen));
             var settings = pruneOptions.Settings(result, m, s, length, result.GetValue(evalWindows));
-            var job = new PruneJob(llama, text.Directory(result), text.TokenizerPath(result), settings, compute, store);
+            var job = new PruneJob(llama, text.Directory(result), text.TokenizerPath(result), settings, compute, store, result.GetValue(keepAccumulators));
             var outDir = result.GetValue(output)!;
             var resume = result.GetValue(resumeExisting) && ExistingRun(outDir, job.Spec(names));
             var target = new JobTarget(outDir, result.GetValue(force), result.GetValue(report), resume);

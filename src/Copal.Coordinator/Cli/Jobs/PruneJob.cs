@@ -17,9 +17,10 @@ namespace Copal.Coordinator.Cli.Jobs;
 
 /// <summary>One validated run: checks, output directory, progress, status, reports.</summary>
 /// <param name="tokenizerPath">A tokenizer given instead of the checkpoint's own, or null.</param>
-public sealed class PruneJob(LlamaModel model, DataDirectory data, string? tokenizerPath, PruningSettings settings, ComputeOptions compute, StageStore store = StageStore.Full)
+/// <param name="keepAccumulators">Keep every stage's accumulator, not only the latest committed one's.</param>
+public sealed class PruneJob(LlamaModel model, DataDirectory data, string? tokenizerPath, PruningSettings settings, ComputeOptions compute, StageStore store = StageStore.Full, bool keepAccumulators = false)
 {
-    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute, tokenizerPath, data.TextField, store);
+    public RunSpec Spec(IReadOnlyList<string> datasets) => new(Path.GetFullPath(model.Directory), Path.GetFullPath(data.Path), datasets, settings, compute, tokenizerPath, data.TextField, store, keepAccumulators);
 
     public int Run(IReadOnlyList<string> datasets, JobTarget target, JobHosting hosting)
     {
@@ -67,14 +68,20 @@ public sealed class PruneJob(LlamaModel model, DataDirectory data, string? token
             return pipeline;
         }
 
-        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline())) { Store = store };
-        ConsoleProgress.Run(progress => { pruner.Preflight(datasets, progress); return true; }, LogEventLevel.Debug);
+        using var pruner = new ContinualPruner(model, data, tokenizer, settings, compute, () => status.Stage.Track(CreatePipeline())) { Store = store, KeepAccumulators = keepAccumulators };
+        var committed = target.Resume ? RunJournal.Read(target.OutDir).CommittedPrefix(datasets) : 0;
+        ConsoleProgress.Run(progress => { pruner.Preflight(datasets, progress, committed); return true; }, LogEventLevel.Debug);
         ReportWriter.CheckWritable(target.ReportPath);
         var outDir = target.OutDir;
         using var runLock = target.Resume ? RunLock.Acquire(outDir) : OutputDirectory.Prepare(outDir, target.Force);
         if (!target.Resume)
         {
             File.Delete(Path.Combine(outDir, RunJournal.FileName));
+        }
+
+        // An extension records its longer sequence before its first stage: a crash in it resumes like any other.
+        if (!target.Resume || target.Extend)
+        {
             Spec(datasets).Save(outDir);
         }
 

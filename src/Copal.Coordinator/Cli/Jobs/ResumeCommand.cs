@@ -24,15 +24,29 @@ public static class ResumeCommand
         command.SetAction(result =>
         {
             var directory = result.GetValue(runDir)!;
-            var spec = RunSpec.Load(directory);
-            TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
-            using var model = LlamaModel.Open(spec.ModelDirectory);
-            spec.CheckModel(model.Config, directory);
-            Log.Information("Resuming {Run}", directory);
-            var job = new PruneJob(model, new DataDirectory(spec.DataDirectory, spec.TextField), spec.Tokenizer, spec.Settings, spec.Compute, spec.Store);
-            var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
-            return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true), hosting);
+            return Continue(result, directory, RunSpec.Load(directory), clusterOptions, report, extend: false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="spec"/> on in <paramref name="directory"/> from its journal, in this
+    /// process or on the cluster: resume and extend take this one path.
+    /// </summary>
+    /// <param name="extend">The spec lists datasets the run's run.json does not yet: it is saved before the first new stage.</param>
+    public static int Continue(ParseResult result, string directory, RunSpec spec, ClusterCliOptions clusterOptions, Option<string?> report, bool extend)
+    {
+        TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+        using var model = LlamaModel.Open(spec.ModelDirectory);
+        spec.CheckModel(model.Config, directory);
+        if (!extend)
+        {
+            // An extension's refusals (a new dataset without its splits) stay one line: it logs once they are passed.
+            Log.Information("Resuming {Run}", directory);
+        }
+
+        var job = new PruneJob(model, new DataDirectory(spec.DataDirectory, spec.TextField), spec.Tokenizer, spec.Settings, spec.Compute, spec.Store, spec.KeepAccumulators);
+        var hosting = new JobHosting(clusterOptions.Parse(result), result.GetValue(clusterOptions.MetricsPort));
+        return job.Run(spec.Datasets, new JobTarget(directory, Force: true, result.GetValue(report), Resume: true, extend), hosting);
     }
 }

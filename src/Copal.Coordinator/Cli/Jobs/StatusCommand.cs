@@ -68,10 +68,11 @@ public static class StatusCommand
     private static void Render(RunStatus status)
     {
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(status.RunDirectory)}[/]: {status.Method} / {status.Strategy} over {Markup.Escape(string.Join(" -> ", status.Datasets))}");
-        var stages = new Table().AddColumns("stage", "dataset", "state", "shards (layers)");
+        var stages = new Table().AddColumns("stage", "dataset", "state", "shards (layers)", "written");
         foreach (var stage in status.Stages)
         {
-            stages.AddRow(stage.Stage.ToString(), Markup.Escape(stage.Dataset), Markup.Escape(stage.State), stage.Shards.Count == 0 ? "-" : string.Join(", ", stage.Shards));
+            var written = stage.BytesWritten is { } bytes ? Planning.ByteSize.Format(bytes) : "-";
+            stages.AddRow(stage.Stage.ToString(), Markup.Escape(stage.Dataset), Markup.Escape(stage.State), stage.Shards.Count == 0 ? "-" : string.Join(", ", stage.Shards), written);
         }
 
         AnsiConsole.Write(stages);
