@@ -6,7 +6,7 @@ namespace Copal.Stages;
 /// <summary>
 /// `copal export`: rewrites a stage directory as the stage `--store full` writes, file for file: the
 /// layer shards with every tensor's stored bytes, the head shard, the index, config and tokenizer
-/// files, the accumulator state and the manifest. A stage stored as masks is read through its
+/// files, the accumulator state if the run kept it, and the manifest. A stage stored as masks is read through its
 /// base, checked by sha256; a stage stored in full comes out as it is. The output is built in a
 /// hidden sibling and renamed into place when complete.
 /// </summary>
@@ -27,7 +27,8 @@ public static class StageExport
         {
             var reports = manifest.Reports.Select(r => r with { Weights = WriteLayers(build, stage, new LayerRange(r.FirstLayer, r.LastLayer)) }).ToList();
             var shards = reports.Select(r => r.Weights).Append(StageCheckpoint.WriteHead(build, stage)).ToList();
-            foreach (var importance in manifest.Importance)
+            // Only the latest committed stage of a run keeps its accumulator (unless --keep-accumulators): a dropped one stays dropped.
+            foreach (var importance in manifest.Importance.Where(f => File.Exists(Path.Combine(stageDirectory, f.FileName))))
             {
                 AtomicFile.Copy(Path.Combine(stageDirectory, importance.FileName), Path.Combine(build, importance.FileName));
             }
