@@ -38,46 +38,38 @@ public sealed class DataPathTls : IDisposable
 
     public void Dispose() => certificate.Dispose();
 
-    internal async Task<Stream> AcceptAsync(Stream inner, CancellationToken cancellationToken)
+    internal Task<Stream> AcceptAsync(Stream inner, CancellationToken cancellationToken) =>
+        AuthenticatedAsync(inner, ssl => ssl.AuthenticateAsServerAsync(
+            new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateRequired = true,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = Validate,
+            },
+            cancellationToken));
+
+    internal Task<Stream> ConnectAsync(Stream inner, string host, CancellationToken cancellationToken) =>
+        AuthenticatedAsync(inner, ssl => ssl.AuthenticateAsClientAsync(
+            new SslClientAuthenticationOptions
+            {
+                TargetHost = host,
+                ClientCertificates = [certificate],
+
+                // The cluster's certificate whatever issuers the listener names: it is the only one either end trusts.
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = Validate,
+            },
+            cancellationToken));
+
+    /// <summary>The TLS stream over <paramref name="inner"/> once <paramref name="handshake"/> succeeded; both are closed if it failed.</summary>
+    private static async Task<Stream> AuthenticatedAsync(Stream inner, Func<SslStream, Task> handshake)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         try
         {
-            await ssl.AuthenticateAsServerAsync(
-                new SslServerAuthenticationOptions
-                {
-                    ServerCertificate = certificate,
-                    ClientCertificateRequired = true,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                    RemoteCertificateValidationCallback = Validate,
-                },
-                cancellationToken).ConfigureAwait(false);
-            return ssl;
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    internal async Task<Stream> ConnectAsync(Stream inner, string host, CancellationToken cancellationToken)
-    {
-        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
-        try
-        {
-            await ssl.AuthenticateAsClientAsync(
-                new SslClientAuthenticationOptions
-                {
-                    TargetHost = host,
-                    ClientCertificates = [certificate],
-
-                    // The cluster's certificate whatever issuers the listener names: it is the only one either end trusts.
-                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                    RemoteCertificateValidationCallback = Validate,
-                },
-                cancellationToken).ConfigureAwait(false);
+            await handshake(ssl).ConfigureAwait(false);
             return ssl;
         }
         catch
