@@ -27,6 +27,7 @@ public static partial class StageCheckpoint
     {
         var parent = Path.GetDirectoryName(Path.GetFullPath(finalDirectory))!;
         var prefix = "." + Path.GetFileName(finalDirectory) + ".partial";
+        Directory.CreateDirectory(parent);
         foreach (var earlier in Directory.EnumerateDirectories(parent, prefix + "*").Where(d => IsBuildDirectoryName(Path.GetFileName(d))))
         {
             Directory.Delete(earlier, recursive: true);
