@@ -252,7 +252,8 @@ public sealed class ClusterPipeline : IPruningPipeline
             if (!Blocking.Completes(Task.WhenAny(replies, read), limits.NodeTimeout - waited.Elapsed))
             {
                 abandon.Cancel();
-                throw Failed($"node {string.Join(", ", silent())} did not accept its shard within {limits.NodeTimeout}", silent().FirstOrDefault());
+                var waiting = silent();
+                throw Failed($"node {string.Join(", ", waiting)} did not accept its shard within {limits.NodeTimeout}", waiting.FirstOrDefault());
             }
 
             if (!read.IsCompleted)
