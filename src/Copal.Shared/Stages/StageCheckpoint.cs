@@ -18,17 +18,17 @@ public static partial class StageCheckpoint
     public static string DirectoryName(int stage, string dataset) => $"stage-{stage}-{dataset}";
 
     /// <summary>
-    /// A new, empty directory for one attempt at the stage, after deleting those of earlier
-    /// attempts. Each attempt has its own (a random suffix): a node of an abandoned attempt that
-    /// comes back, e.g. thawed after a freeze, finds its directory gone and cannot write into the
-    /// stage being built now.
+    /// A new, empty directory for one attempt at the stage (or export), after deleting those of
+    /// earlier attempts at the same directory. Each attempt has its own (a random suffix): a node of
+    /// an abandoned attempt that comes back, e.g. thawed after a freeze, finds its directory gone
+    /// and cannot write into the stage being built now.
     /// </summary>
     public static string BuildDirectory(string finalDirectory)
     {
         var parent = Path.GetDirectoryName(Path.GetFullPath(finalDirectory))!;
         var prefix = "." + Path.GetFileName(finalDirectory) + ".partial";
         Directory.CreateDirectory(parent);
-        foreach (var earlier in Directory.EnumerateDirectories(parent, prefix + "*").Where(d => IsBuildDirectoryName(Path.GetFileName(d))))
+        foreach (var earlier in Directory.EnumerateDirectories(parent, prefix + "*").Where(d => IsAttempt(Path.GetFileName(d), prefix)))
         {
             Directory.Delete(earlier, recursive: true);
         }
@@ -38,7 +38,10 @@ public static partial class StageCheckpoint
         return build;
     }
 
-    /// <summary>True for a directory name <see cref="BuildDirectory"/> gives: when no Copal process is writing, a stage cut short by a crash.</summary>
+    private static bool IsAttempt(string name, string prefix) =>
+        name == prefix || (name.StartsWith(prefix + "-", StringComparison.Ordinal) && name[(prefix.Length + 1)..].All(char.IsAsciiHexDigitLower));
+
+    /// <summary>True for a directory name <see cref="BuildDirectory"/> gives a stage: when no Copal process is writing, a stage cut short by a crash.</summary>
     public static bool IsBuildDirectoryName(string name) => BuildDirectoryName().IsMatch(name);
 
     [GeneratedRegex(@"^\.stage-[0-9]+-.+\.partial(-[0-9a-f]+)?$")]

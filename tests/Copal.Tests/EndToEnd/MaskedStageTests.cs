@@ -38,8 +38,12 @@ public class MaskedStageTests
             Assert.True(maskBytes <= 0.04 * weightBytes, $"{stage}: masks {maskBytes} bytes, weights {weightBytes}");
 
             var exported = dir.File("export-" + stage);
+
+            // What an export killed midway left: the next export to the same place removes it.
+            var leftover = Directory.CreateDirectory(dir.File($".export-{stage}.partial-0badf00d")).FullName;
             var export = CopalCli.Run("export", masked, "--out", exported);
             Assert.True(export.ExitCode == 0, export.Stderr);
+            Assert.False(Directory.Exists(leftover));
             Assert.Equal(FileDigests(Path.Combine(dir.File("full"), stage)), FileDigests(exported));
             var expected = ClusterEquivalenceTests.TensorDigests(Path.Combine(dir.File("full"), stage));
             Assert.Equal(expected, ClusterEquivalenceTests.TensorDigests(exported));
