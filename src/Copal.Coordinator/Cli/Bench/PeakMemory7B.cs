@@ -9,10 +9,10 @@ using Serilog;
 
 namespace Copal.Coordinator.Cli.Bench;
 
-/// <summary>The 7B-shaped part of `copal bench perf`: the peak memory of pruning a model of LLaMA-7B's shape.</summary>
+/// <summary>The 7B-shaped part of `copal bench perf`: the peak memory of pruning a model of LLaMA-7B's shape, and the bytes its stages write with each store.</summary>
 public sealed class PeakMemory7B(PerfSettings settings)
 {
-    /// <summary>Generates a LLaMA-7B-shaped BF16 checkpoint, prunes it in a child process and samples its peak RSS.</summary>
+    /// <summary>Generates a LLaMA-7B-shaped BF16 checkpoint, prunes it in a child process and samples its peak RSS, then measures its stage storage.</summary>
     public (long? Peak, JsonObject Details) Measure(string root)
     {
         var shape = ModelShape.Llama7B;
@@ -54,6 +54,9 @@ public sealed class PeakMemory7B(PerfSettings settings)
             details["prune_seconds"] = clock.Elapsed.TotalSeconds;
             details["peak_rss_bytes"] = peak;
             Log.Information("7B-shaped run: peak RSS {Peak:F2} GB", peak / 1e9);
+            Directory.Delete(outDir, recursive: true);
+            Log.Information("Measuring the 7B-shaped checkpoint's stage storage with --store full and masks");
+            details["storage"] = new StoragePerf(settings).Measure(modelDir, root);
             return (peak, details);
         }
         finally
