@@ -163,7 +163,7 @@ public sealed class ShardEngine : IDisposable
                 new Dictionary<string, string> { ["metric"] = shard.Metric.Name, ["through_stage"] = assignment.Stage.ToString() });
             writer = IShardWriter.Create(assignment.Store, assignment.BuildDirectory, range.WeightsFile, model, range.Layers);
             io = new StageIo(assignment.Stage, scored, accumulator, writer, new SparsityReport());
-            schedule = IStageSchedule.Create(assignment.Schedule, shard, io, layerDone);
+            schedule = IStageSchedule.Create(assignment, shard, io, layerDone);
         }
 
         public Tensor? Calibrate(long firstSample, Tensor hidden)

@@ -316,7 +316,8 @@ public sealed class ContinualPruner(LlamaModel model, DataDirectory data, IToken
             ScoredCheckpoint: settings.Strategy == Strategy.Sequential ? previous?.Checkpoint : null,
             PreviousStage: settings.Strategy == Strategy.Copal ? previous?.Checkpoint : null,
             Pipeline.ScheduleFor(settings.Propagation),
-            EffectiveStore);
+            EffectiveStore,
+            metric.UsesCalibration ? settings.Samples : 0);
         Pipeline.BeginStage(assignment);
         if (metric.UsesCalibration)
         {

@@ -17,10 +17,10 @@ public interface IStageSchedule : IDisposable
     /// <summary>Finishes every layer not finished yet.</summary>
     void FinishLayers();
 
-    /// <summary>Makes the schedule that <paramref name="kind"/> names.</summary>
-    static IStageSchedule Create(StageSchedule kind, ShardContext shard, StageIo io, Action<int>? layerDone) => kind switch
+    /// <summary>Makes the schedule that <paramref name="assignment"/> names.</summary>
+    static IStageSchedule Create(StageAssignment assignment, ShardContext shard, StageIo io, Action<int>? layerDone) => assignment.Schedule switch
     {
-        StageSchedule.Pipeline => new PipelineSchedule(shard, io, layerDone),
+        StageSchedule.Pipeline => new PipelineSchedule(shard, io, assignment.Samples, layerDone),
         _ => new WaveSchedule(shard, io, layerDone),
     };
 }

@@ -16,6 +16,7 @@ public enum StageSchedule
 /// <param name="ScoredCheckpoint">The checkpoint whose weights are pruned (previous stage, sequential), or null for the dense model.</param>
 /// <param name="PreviousStage">The stage directory whose accumulator state is carried (copal strategy), or null.</param>
 /// <param name="Store">What the shards write of their pruned layers: the weights, or keep-masks against the model.</param>
+/// <param name="Samples">The calibration samples the stage will feed (0: not known), so a pipeline can finish each layer as the last one passes it.</param>
 public sealed record StageAssignment(
     int Stage,
     long Epoch,
@@ -24,4 +25,5 @@ public sealed record StageAssignment(
     string? ScoredCheckpoint,
     string? PreviousStage,
     StageSchedule Schedule,
-    StageStore Store = StageStore.Full);
+    StageStore Store = StageStore.Full,
+    long Samples = 0);

@@ -42,6 +42,33 @@ public class ScheduleEquivalenceTests
         }
     }
 
+    [Fact]
+    public void APipelineFinishesEachLayerAsTheLastSamplePassesIt()
+    {
+        using var model = LlamaModel.Open(RepoPaths.TinyModel);
+        using var dir = new TempDir();
+        var settings = Settings(Strategy.Copal);
+        var compute = ComputeOptions.Default with { BatchSize = 3 };
+        var layers = model.Config.NumHiddenLayers;
+        using var engine = new ShardEngine(model, new LayerRange(0, layers - 1), settings, compute);
+        var finished = new List<int>();
+        engine.LayerDone = finished.Add;
+        engine.BeginStage(new StageAssignment(1, 1, "fiction", Directory.CreateDirectory(dir.File("build")).FullName, null, null, StageSchedule.Pipeline, Samples: settings.Samples));
+        using var samples = CalibrationSampler.Sample(TokenStream.Load(new DataDirectory(RepoPaths.Corpora), "fiction", Split.Calib, TokenizerFiles.Load(model)), settings.Samples, settings.SeqLen, SamplingMode.Even, 0);
+        using var head = model.LoadHead(compute.DType);
+        foreach (var (start, count) in Nn.LayerwiseRunner.Batches(samples.shape[0], compute.BatchSize))
+        {
+            Assert.Empty(finished);
+            using var batch = samples.narrow(0, start, count);
+            engine.Calibrate(start, head.Embed(batch))?.Dispose();
+        }
+
+        // Every layer was finished (and its files queued) by the last micro-batch, before the stage's end.
+        Assert.Equal(Enumerable.Range(0, layers), finished);
+        Assert.NotEmpty(engine.FinishStage().Weights.Sha256);
+        Assert.Equal(layers, finished.Count);
+    }
+
     private static PruningSettings Settings(Strategy strategy) => new()
     {
         Method = PruningMethod.Copal,

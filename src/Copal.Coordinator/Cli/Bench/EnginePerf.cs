@@ -75,7 +75,7 @@ public sealed class EnginePerf(PerfSettings settings)
             using var pipeline = new LocalPipeline(model, stage, compute);
             var phasesBefore = PhaseClock.Phases.Select(PhaseClock.Seconds).ToList();
             var clock = Stopwatch.StartNew();
-            pipeline.BeginStage(new StageAssignment(1, 1, PerfSettings.Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation)));
+            pipeline.BeginStage(new StageAssignment(1, 1, PerfSettings.Dataset, buildDirectory, null, null, pipeline.ScheduleFor(stage.Propagation), Samples: settings.Samples));
             CalibrationFeed.Run(pipeline, model, samples, compute, "calibrate", progress: null);
 
             pipeline.FinishStage(null);
