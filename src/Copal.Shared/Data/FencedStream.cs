@@ -2,10 +2,10 @@ namespace Copal.Data;
 
 /// <summary>
 /// A view of a stream that reads nothing at or past <see cref="End"/> and never reports the end of
-/// the stream: such a read throws <see cref="EndOfStreamException"/>. Parquet.Net reads again after
-/// a read of nothing until it has the bytes it asked for, and reads a Thrift varint until a byte
-/// without its high bit (taking ReadByte's -1 at the end for 0xFF): where a page or header claimed
-/// more than the file holds, it would loop for ever.
+/// the stream: such a read throws <see cref="EndOfStreamException"/>. Parquet.Net reads a page
+/// header's Thrift varints byte by byte until one without its high bit, taking ReadByte's -1 at
+/// the end of the file for 0xFF, so it would loop for ever there; and where a page decodes to fewer
+/// values than its header claimed, it reads on into page headers nobody checked.
 /// </summary>
 internal sealed class FencedStream(Stream inner) : ReadThroughStream(inner)
 {

@@ -7,9 +7,11 @@ namespace Copal.Data;
 /// <param name="Nulls">The nulls among them (data v2 only).</param>
 /// <param name="DefinitionBytes">The bytes of definition levels before the values (data v2 only).</param>
 /// <param name="RepetitionBytes">The bytes of repetition levels before them (data v2 only).</param>
+/// <param name="Compressed">The page's bytes in the file.</param>
+/// <param name="IsCompressed">Whether the codec applies (a data v2 page may leave its values uncompressed).</param>
 /// <param name="HeaderBytes">The length of the header itself.</param>
 internal readonly record struct ParquetPageHeader(
-    int Type, int Uncompressed, int Compressed, bool HasTypeHeader, int Values, int Nulls, int DefinitionBytes, int RepetitionBytes, int HeaderBytes)
+    int Type, int Uncompressed, int Compressed, bool HasTypeHeader, int Values, int Nulls, int DefinitionBytes, int RepetitionBytes, bool IsCompressed, int HeaderBytes)
 {
     public const int DataPage = 0;
     public const int DictionaryPage = 2;
@@ -40,6 +42,7 @@ internal readonly record struct ParquetPageHeader(
             Nulls: v2 ? Field(header, 2) : 0,
             DefinitionBytes: v2 ? Field(header, 5) : 0,
             RepetitionBytes: v2 ? Field(header, 6) : 0,
+            IsCompressed: !v2 || Field(header, 7) != ThriftCompactReader.BoolFalse,
             HeaderBytes: reader.Position);
 
         // Parquet.Net leaves a field that is not there at 0.

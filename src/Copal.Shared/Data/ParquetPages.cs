@@ -1,4 +1,6 @@
 using Parquet.Meta;
+using Snappier;
+using ZstdSharp;
 
 namespace Copal.Data;
 
@@ -94,12 +96,41 @@ internal static class ParquetPages
                 throw new InvalidDataException($"the page at byte {at} claims {page.DefinitionBytes} + {page.RepetitionBytes} bytes of levels in {page.Compressed} ({page.Uncompressed} uncompressed)");
             }
 
+            // Snappy and zstd size their output by what the compressed bytes claim, not by the page header.
+            var levels = page.DefinitionBytes + page.RepetitionBytes;
+            var claimed = page.IsCompressed && meta.Codec is CompressionCodec.SNAPPY or CompressionCodec.ZSTD
+                ? CodecClaim(file, meta.Codec, body + levels, page.Compressed - levels)
+                : 0;
+            if (claimed > Math.Max(page.Uncompressed - levels, 0))
+            {
+                throw new InvalidDataException($"the page at byte {at} holds {meta.Codec} data claiming {claimed} bytes where its header claims {page.Uncompressed}");
+            }
+
             values += isData ? page.Values : 0;
             expanded += page.Uncompressed;
             at = body + page.Compressed;
         }
 
         return at;
+    }
+
+    /// <summary>How many bytes the codec's own header claims the data expands to, as Parquet.Net's codecs read it.</summary>
+    private static long CodecClaim(Stream file, CompressionCodec codec, long at, int length)
+    {
+        // A Snappy block starts with its length, a varint of at most 5 bytes; zstd's bound needs every frame.
+        var bytes = new byte[codec == CompressionCodec.SNAPPY ? Math.Min(length, 16) : length];
+        file.Seek(at, SeekOrigin.Begin);
+        file.ReadExactly(bytes);
+        try
+        {
+            return codec == CompressionCodec.SNAPPY
+                ? (uint)Snappy.GetUncompressedLength(bytes)
+                : (long)Math.Min(Decompressor.GetDecompressedSize(bytes), long.MaxValue);
+        }
+        catch (Exception e) when (e is InvalidDataException or ZstdException or ArgumentException)
+        {
+            throw new InvalidDataException($"the page data at byte {at} is not {codec} ({e.Message})", e);
+        }
     }
 
     private static ParquetPageHeader ReadHeader(Stream file, long at, long pagesEnd)

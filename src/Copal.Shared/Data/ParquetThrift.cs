@@ -56,8 +56,8 @@ internal static class ParquetThrift
 
     /// <summary>
     /// Reads struct <paramref name="name"/> as Parquet.Net does, or throws <see cref="InvalidDataException"/>.
-    /// With <paramref name="fields"/>, records each field it holds by (struct, id), with an i32's value,
-    /// and refuses a field given twice (Parquet.Net keeps the last, without what the first had).
+    /// With <paramref name="fields"/>, records each field it holds by (struct, id), with an i32's or a
+    /// bool's value (its compact type), and refuses a field given twice (Parquet.Net keeps the last, without what the first had).
     /// </summary>
     public static void Read(ref ThriftCompactReader reader, string name, Dictionary<(string Struct, short Id), int>? fields = null) =>
         ReadStruct(ref reader, name, fields, 0);
@@ -80,9 +80,10 @@ internal static class ParquetThrift
             {
                 throw new InvalidDataException($"holds field {id} of {name} as Thrift type {wire}, not {declared.Compact}, at byte {reader.Position}");
             }
-            else if (declared.Compact is I16 or I32)
+            else if (declared.Compact is I16 or I32 or BoolTrue)
             {
-                var value = reader.I32Value();
+                // A bool is kept as its type: 1 true, 2 false.
+                var value = declared.Compact == BoolTrue ? wire : reader.I32Value();
                 if (fields is not null)
                 {
                     fields[(name, id)] = value;
@@ -99,8 +100,6 @@ internal static class ParquetThrift
     {
         switch (declared.Compact)
         {
-            case BoolTrue:
-                break;
             case Struct:
                 ReadStruct(ref reader, declared.Struct!, fields, depth + 1);
                 break;
