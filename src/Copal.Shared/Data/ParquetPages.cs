@@ -7,13 +7,11 @@ namespace Copal.Data;
 /// <summary>
 /// Walks the pages of one column chunk before Parquet.Net reads it, the way Parquet.Net will: from
 /// the first page, an optional dictionary page and then data pages until their values add up to
-/// the chunk's. Parquet.Net trusts what a page header claims: it rents a buffer of the claimed size
-/// and reads into it until it is full (for ever, at the end of the file), sizes arrays by the
-/// claimed value counts, and decompresses into the claimed size. So every page must lie before the
-/// footer, expand within the file's budget and claim no more values than the chunk has left. The
-/// header is read as Parquet.Net reads it (a known field by its declared type), and a header that
-/// Parquet.Net would read differently from the Thrift it is (a known field of another type, an
-/// unknown field it skips wrongly) is refused, so the header it decodes is the one checked here.
+/// the chunk's. Parquet.Net trusts what a page header claims: it allocates and decompresses into
+/// the claimed sizes, sizes arrays by the claimed value counts, and reads the next header wherever
+/// the last page claimed to end. So every page must lie before the footer, expand within the file's
+/// budget and claim no more values than the chunk has left; its header is read as Parquet.Net reads
+/// it (<see cref="ParquetThrift"/>), so the header it decodes is the one checked here.
 /// </summary>
 internal static class ParquetPages
 {
