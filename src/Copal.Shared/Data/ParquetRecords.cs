@@ -11,15 +11,16 @@ internal static class ParquetRecords
 
     public static async IAsyncEnumerable<string> Read(Stream file, string path, string textField)
     {
-        ParquetFooter.Check(file, path);
-        await using var reader = await Guarded(path, () => ParquetReader.CreateAsync(file, leaveStreamOpen: true));
+        var pagesEnd = ParquetFooter.Check(file, path);
+        await using var fenced = new FencedStream(file);
+        await using var reader = await Guarded(path, () => ParquetReader.CreateAsync(fenced, leaveStreamOpen: true));
 
         // The schema is decoded when first asked for: damage to it surfaces here.
         var column = TextColumn(await Guarded(path, () => Task.FromResult(reader.Schema)), path, textField);
         var row = 0L;
         for (var group = 0; group < reader.RowGroupCount; group++)
         {
-            foreach (var value in await Guarded(path, () => ReadRowGroup(reader, group, column, path, file.Length)))
+            foreach (var value in await Guarded(path, () => ReadRowGroup(reader, group, column, path, fenced, pagesEnd)))
             {
                 row++;
                 if (value is null)
@@ -41,18 +42,22 @@ internal static class ParquetRecords
             : throw new CopalInputException($"{path}: column '{textField}' holds {(column is DataField d ? d.ClrType.Name : column.SchemaType.ToString())}, not strings");
     }
 
-    private static async Task<string?[]> ReadRowGroup(ParquetReader reader, int index, DataField column, string path, long fileBytes)
+    private static async Task<string?[]> ReadRowGroup(ParquetReader reader, int index, DataField column, string path, FencedStream file, long pagesEnd)
     {
         using var group = reader.OpenRowGroupReader(index);
 
         // Sizes the file claims are checked before anything is allocated for them: each row's text
         // (never null) takes at least a byte, and no codec expands a byte into more than MaxExpansion.
-        var chunk = group.GetMetadata(column)?.MetaData;
-        if (group.RowCount > fileBytes || group.RowCount < 0 || chunk is null || chunk.TotalUncompressedSize > MaxExpansion * fileBytes)
+        var fileBytes = file.Length;
+        var chunk = group.GetMetadata(column);
+        if (group.RowCount > fileBytes || group.RowCount < 0 || chunk?.MetaData is null || chunk.MetaData.TotalUncompressedSize > MaxExpansion * fileBytes)
         {
-            throw new CopalInputException($"{path}: row group {index} claims {group.RowCount} rows of {chunk?.TotalUncompressedSize} bytes in a file of {fileBytes} bytes");
+            throw new CopalInputException($"{path}: row group {index} claims {group.RowCount} rows of {chunk?.MetaData?.TotalUncompressedSize} bytes in a file of {fileBytes} bytes");
         }
 
+        // So are the pages, and Parquet.Net reads no further than they were checked.
+        file.End = pagesEnd;
+        file.End = ParquetPages.Check(file, path, index, chunk, group.RowCount, pagesEnd, MaxExpansion * fileBytes);
         var values = new string?[group.RowCount];
         await group.ReadAsync(column, values.AsMemory(), null);
         return values;

@@ -225,6 +225,40 @@ public sealed class DatasetFilesTests
         Assert.Contains(file + ": column 'text' is null in row 4", e.Message);
     }
 
+    public static TheoryData<CompressionMethod, bool> ParquetCodecs()
+    {
+        var codecs = new TheoryData<CompressionMethod, bool>();
+        foreach (var codec in Enum.GetValues<CompressionMethod>().Where(c => c != CompressionMethod.Lzo))
+        {
+            codecs.Add(codec, false);
+            codecs.Add(codec, true);
+        }
+
+        return codecs;
+    }
+
+    // The page checks run on pages as Parquet.Net writes them: every codec it writes, with a dictionary page or without.
+    [Theory]
+    [MemberData(nameof(ParquetCodecs))]
+    public async Task ParquetPagesOfEveryCodecAreRead(CompressionMethod codec, bool repeated)
+    {
+        using var dir = new TempDir();
+        var file = dir.File("fiction.test.parquet");
+        string[] records = repeated ? [.. Enumerable.Repeat("the same record", 2000), "another one"] : [.. Enumerable.Range(0, 2000).Select(i => $"record {i}")];
+        var field = new DataField<string>("text");
+        await using (var stream = File.Create(file))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(field), stream, new ParquetOptions { CompressionMethod = codec }))
+        {
+            foreach (var rows in records.Chunk(700))
+            {
+                using var group = writer.CreateRowGroup();
+                await group.WriteAsync(field, rows, null);
+            }
+        }
+
+        Assert.Equal(string.Join(SplitText.RecordSeparator, records), SplitText.Read(file));
+    }
+
     public static TheoryData<string> BrokenParquets => ["cut in half", "footer cut off", "not parquet at all", "pages overwritten"];
 
     [Theory]

@@ -32,11 +32,10 @@ public sealed class ParserFuzzTests : IDisposable
         }
     }
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Targets))]
     public void MutatedSeedsGetOnlyTypedErrors(string name)
     {
-        Skip.If(name == "parquet", "Parquet.Net's page decoding can still loop or over-allocate on damaged pages: open, see docs/operations.md (Fuzzing)");
         var target = Accepted(name);
         var refused = 0;
         Prop.ForAll(ByteMutations.Of([.. target.Seeds()]), input =>
