@@ -45,6 +45,13 @@ public class PerfCommandTests
         Assert.True(json["storage_masks_over_model"]!.GetValue<double>() <= 1.0 / 16, $"masks {json["storage_masks_over_model"]}");
         Assert.True(json["storage"]!["full_over_model"]!.GetValue<double>() >= 1, $"full {json["storage"]!["full_over_model"]}");
 
+        // A three-stage copal run: three stages' weights or masks, and the accumulator once (three times before).
+        var storage = json["storage"]!;
+        long Bytes(string key) => storage[key]!.GetValue<long>();
+        var run = storage["three_stage_copal_run_bytes"]!;
+        Assert.Equal((3 * Bytes("masks_stage_bytes")) + Bytes("copal_accumulator_bytes"), run["masks_one_accumulator"]!.GetValue<long>());
+        Assert.Equal(3 * (Bytes("full_stage_bytes") + Bytes("copal_accumulator_bytes")), run["every_stage_full_with_accumulator"]!.GetValue<long>());
+
         // Both tokenizers read the same generated JSON-lines split, of at least the size asked for.
         var tokenize = json["tokenize"]!;
         Assert.True(tokenize["file_bytes"]!.GetValue<long>() >= 1 << 20);
