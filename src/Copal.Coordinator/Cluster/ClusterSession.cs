@@ -60,7 +60,7 @@ public sealed class ClusterSession : IDisposable
         Log.Information("Coordinator member up at {Address}", cluster.SelfAddress);
         if (options.LocalNodes > 0)
         {
-            localNodes = new LocalNodes(options.LocalNodes, cluster.SelfAddress.ToString(), options.NodeThreads, options.NodeAloneThreads, options.NodeMemory);
+            localNodes = new LocalNodes(options.LocalNodes, cluster.SelfAddress.ToString(), options.NodeThreads, options.NodeAloneThreads, options.NodeMemory, options.NodeCpus);
         }
     }
 

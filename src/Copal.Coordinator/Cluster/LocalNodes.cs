@@ -21,7 +21,8 @@ public sealed class LocalNodes : IDisposable
 
     private readonly List<Process> processes = new();
 
-    public LocalNodes(int count, string seed, int threads, int aloneThreads, string memory)
+    /// <param name="cpus">The CPUs each node is pinned to; null: anywhere.</param>
+    public LocalNodes(int count, string seed, int threads, int aloneThreads, string memory, NodeCpus? cpus)
     {
         var executable = Path.Combine(AppContext.BaseDirectory, "copal-node.dll");
         if (!File.Exists(executable))
@@ -31,7 +32,9 @@ public sealed class LocalNodes : IDisposable
 
         for (var i = 0; i < count; i++)
         {
-            var start = WithNodeEnvironment(new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false });
+            var start = WithNodeEnvironment(CpuPinning.Start("dotnet", cpus?.Entries[i]));
+            start.RedirectStandardError = start.RedirectStandardOutput = true;
+            start.UseShellExecute = false;
             foreach (var a in new[] { executable, "--seeds", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--threads", threads.ToString(), "--alone-threads", aloneThreads.ToString(), "--memory", memory, "--node-id", $"node-{i}", "--log-level", Log.IsEnabled(Serilog.Events.LogEventLevel.Debug) ? "Debug" : "Information" })
             {
                 start.ArgumentList.Add(a);

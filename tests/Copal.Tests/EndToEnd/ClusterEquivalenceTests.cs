@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Copal.Model;
 using Xunit;
@@ -48,8 +47,8 @@ public class ClusterEquivalenceTests
         Assert.Equal(nodes, actual.GetProperty("cluster").GetProperty("nodes").GetInt32());
         foreach (var stage in new[] { "stage-1-fiction", "stage-2-science" })
         {
-            var a = TensorDigests(Path.Combine(dir.File("local"), stage));
-            var b = TensorDigests(Path.Combine(dir.File("cluster"), stage));
+            var a = TensorDigests.Of(Path.Combine(dir.File("local"), stage));
+            var b = TensorDigests.Of(Path.Combine(dir.File("cluster"), stage));
             Assert.NotEmpty(a);
             Assert.Equal(a.Keys.Order(), b.Keys.Order());
             Assert.All(a, e => Assert.True(e.Value == b[e.Key], $"{stage}: {e.Key} differs"));
@@ -57,21 +56,4 @@ public class ClusterEquivalenceTests
     }
 
     private static JsonElement Report(string outDir) => JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json"))).RootElement;
-
-    /// <summary>sha256 of every tensor's stored bytes (weights and accumulator), by name.</summary>
-    public static Dictionary<string, string> TensorDigests(string checkpoint)
-    {
-        var digests = new Dictionary<string, string>();
-        foreach (var path in Directory.GetFiles(checkpoint, "*.safetensors"))
-        {
-            using var file = SafetensorsFile.Open(path);
-            foreach (var entry in file.Tensors)
-            {
-                using var stored = file.Read(entry.Name);
-                digests[entry.Name] = Convert.ToHexString(SHA256.HashData(stored.bytes));
-            }
-        }
-
-        return digests;
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Copal.Data;
+using Copal.Model;
 using Xunit;
 
 namespace Copal.Tests;
@@ -48,9 +49,9 @@ public class DatasetFormatsRunTests
 
         foreach (var stage in new[] { "stage-1-fiction", "stage-2-science" })
         {
-            var digests = ClusterEquivalenceTests.TensorDigests(dir.File($"text/{stage}"));
+            var digests = TensorDigests.Of(dir.File($"text/{stage}"));
             Assert.NotEmpty(digests);
-            Assert.Equal(digests, ClusterEquivalenceTests.TensorDigests(dir.File($"files-run/{stage}")));
+            Assert.Equal(digests, TensorDigests.Of(dir.File($"files-run/{stage}")));
         }
     }
 }

@@ -155,8 +155,8 @@ public class ExtendTests
     {
         foreach (var stage in Stages)
         {
-            var a = ClusterEquivalenceTests.TensorDigests(Path.Combine(expected, stage));
-            var b = ClusterEquivalenceTests.TensorDigests(Path.Combine(actual, stage));
+            var a = TensorDigests.Of(Path.Combine(expected, stage));
+            var b = TensorDigests.Of(Path.Combine(actual, stage));
             Assert.NotEmpty(a);
             Assert.Equal(a.Keys.Order(), b.Keys.Order());
             Assert.All(a, e => Assert.True(e.Value == b[e.Key], $"{stage}: {e.Key} differs"));

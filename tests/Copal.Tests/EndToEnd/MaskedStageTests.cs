@@ -45,8 +45,8 @@ public class MaskedStageTests
             Assert.True(export.ExitCode == 0, export.Stderr);
             Assert.False(Directory.Exists(leftover));
             Assert.Equal(FileDigests(Path.Combine(dir.File("full"), stage)), FileDigests(exported));
-            var expected = ClusterEquivalenceTests.TensorDigests(Path.Combine(dir.File("full"), stage));
-            Assert.Equal(expected, ClusterEquivalenceTests.TensorDigests(exported));
+            var expected = TensorDigests.Of(Path.Combine(dir.File("full"), stage));
+            Assert.Equal(expected, TensorDigests.Of(exported));
         }
 
         var report = dir.File("eval.json");

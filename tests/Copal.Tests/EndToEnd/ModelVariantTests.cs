@@ -227,8 +227,8 @@ public sealed class ModelVariantTests
         var withBiases = PruneRunner.Run(settings, dir.File("run-biased"), ["fiction"], biased).Stages.Single();
         var without = PruneRunner.Run(settings, dir.File("run-plain"), ["fiction"], plain).Stages.Single();
 
-        var source = ClusterEquivalenceTests.TensorDigests(biased);
-        var stage = ClusterEquivalenceTests.TensorDigests(withBiases.Checkpoint);
+        var source = TensorDigests.Of(biased);
+        var stage = TensorDigests.Of(withBiases.Checkpoint);
         var biasNames = source.Keys.Where(n => n.EndsWith(".bias", StringComparison.Ordinal)).ToList();
         Assert.Equal(4 * 7, biasNames.Count);
         Assert.All(biasNames, n => Assert.True(stage.TryGetValue(n, out var d) && d == source[n], $"{n} was not copied verbatim"));

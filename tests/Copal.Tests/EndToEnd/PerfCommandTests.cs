@@ -22,7 +22,7 @@ public class PerfCommandTests
         using var dir = new TempDir();
         var report = dir.File("perf.json");
 
-        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--skip-cluster", "--work", dir.Path, "--report", report]);
+        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--skip-cluster", "--skip-scaling", "--work", dir.Path, "--report", report]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();
@@ -36,6 +36,13 @@ public class PerfCommandTests
         Assert.Null(json["cluster_over_inprocess"]);
         Assert.True(json.ContainsKey("tls_cluster_over_plain"));
         Assert.Null(json["tls_cluster_over_plain"]);
+        foreach (var key in new[] { "pipeline_speedup_2_nodes", "wave_speedup_2_nodes" })
+        {
+            Assert.True(json.ContainsKey(key));
+            Assert.Null(json[key]);
+        }
+
+        Assert.Equal("--skip-scaling", json["scaling"]!["skipped"]!.GetValue<string>());
         Assert.True(json.ContainsKey("peak_rss_7b_bytes"));
         Assert.Null(json["peak_rss_7b_bytes"]);
         Assert.Equal("--skip-7b", json["llama_7b"]!["skipped"]!.GetValue<string>());
@@ -88,7 +95,26 @@ public class PerfCommandTests
         AssertRounds(rounds, json, json["copal_stage_over_forward"]!, "copal_stage_seconds", "forward_seconds");
         AssertRounds(rounds, json, json["wanda_stage_over_forward"]!, "wanda_stage_seconds", "forward_seconds");
         Assert.Contains("2 nodes", result.Stderr);
+
+        // One process on one core against 2 nodes on a core each, a pipeline (copal) and a wave (wanda, pruned propagation).
+        var scaling = json["scaling"]!;
+        Assert.Equal("0,1", scaling["node_cpus"]!.GetValue<string>());
+        AssertRounds(scaling["rounds"]!.AsArray(), scaling, json["pipeline_speedup_2_nodes"]!, "copal_one_process_seconds", "copal_2_nodes_seconds");
+        AssertRounds(scaling["rounds"]!.AsArray(), scaling, json["wave_speedup_2_nodes"]!, "wanda_one_process_seconds", "wanda_2_nodes_seconds");
+        Assert.All(scaling["rounds"]!.AsArray(), r => Assert.Equal(2, r!["copal_node_activity"]!.AsArray().Count));
+        Assert.Contains("| copal stage, one core / 2 nodes on a core each (pipeline) |", result.Stdout);
         Assert.Equal([report], Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void Stages_that_wrote_different_bits_fail_the_bench()
+    {
+        var bits = new SameBits("copal stage");
+        bits.Check("one process", new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" });
+        bits.Check("2 nodes", new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" });
+        var e = Assert.Throws<NotBitIdenticalException>(() => bits.Check("3 nodes", new Dictionary<string, string> { ["a"] = "1", ["b"] = "3" }));
+        Assert.Equal("copal stage: 3 nodes wrote 1 tensors differently from one process (first b)", e.Message);
+        Assert.Throws<NotBitIdenticalException>(() => bits.Check("with TLS", new Dictionary<string, string> { ["a"] = "1" }));
     }
 
     [Theory]

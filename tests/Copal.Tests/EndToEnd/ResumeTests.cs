@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Copal.Model;
 using Copal.Runs;
 using Xunit;
 
@@ -13,7 +14,7 @@ public class ResumeTests
     internal static readonly string[] Run = ["prune", "--samples", "8", "--seqlen", "64", "--eval-windows", "2", "--batch-size", "2"];
 
     private static Dictionary<string, string> Digests(string outDir, string stage) =>
-        ClusterEquivalenceTests.TensorDigests(Path.Combine(outDir, stage));
+        TensorDigests.Of(Path.Combine(outDir, stage));
 
     private static readonly string[] Stages = ["stage-1-fiction", "stage-2-science", "stage-3-speech"];
 

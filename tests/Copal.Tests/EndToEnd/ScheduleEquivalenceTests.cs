@@ -36,9 +36,9 @@ public class ScheduleEquivalenceTests
         Assert.Equal(pipelined.Matrix, waved.Matrix);
         foreach (var (p, w) in pipelined.Stages.Zip(waved.Stages))
         {
-            var expected = ClusterEquivalenceTests.TensorDigests(p.Checkpoint);
+            var expected = TensorDigests.Of(p.Checkpoint);
             Assert.NotEmpty(expected);
-            Assert.Equal(expected, ClusterEquivalenceTests.TensorDigests(w.Checkpoint));
+            Assert.Equal(expected, TensorDigests.Of(w.Checkpoint));
         }
     }
 

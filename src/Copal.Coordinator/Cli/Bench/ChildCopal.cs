@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Copal.Coordinator.Cluster;
 using Copal.Coordinator.Reporting;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
@@ -21,15 +22,13 @@ public static class ChildCopal
 
     /// <param name="poll">Called with the child's pid every 50 ms while it runs.</param>
     /// <param name="environment">Variables added to this process's environment for the child.</param>
-    public static void Run(IReadOnlyList<string> args, Action<int>? poll, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="cpus">The CPUs the child is pinned to (<see cref="CpuPinning"/>); null: any.</param>
+    public static void Run(IReadOnlyList<string> args, Action<int>? poll, IReadOnlyDictionary<string, string>? environment = null, string? cpus = null)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");
-        var start = new ProcessStartInfo(host)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var start = CpuPinning.Start(host, cpus);
+        start.RedirectStandardOutput = start.RedirectStandardError = true;
+        start.UseShellExecute = false;
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
             start.ArgumentList.Add(typeof(ChildCopal).Assembly.Location);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Copal.Coordinator.Reporting;
 using Copal.Pruning;
 using Serilog;
@@ -17,30 +16,18 @@ public static class ClusterStagePerf
     public static ClusterStageTimes Measure(ClusterStageRequest request)
     {
         var tls = BenchCertificate.ClusterEnvironment(request.WorkDirectory);
+        var bits = new SameBits("copal stage, dense propagation");
         double StageSeconds(int nodes, IReadOnlyDictionary<string, string>? environment = null)
         {
-            var outDir = Path.Combine(request.WorkDirectory, $"nodes-{nodes}");
-            var reportPath = Path.Combine(outDir, "report.json");
-            ChildCopal.Run(
+            var stage = ChildStage.Run(
                 [
                     .. ChildCopal.PruneArguments(request.ModelDirectory, PruningMethod.Copal, request.Samples, request.SeqLen, request.Compute, request.Threads),
-                    "--importance-precision", PruneReport.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--out", outDir, "--force",
+                    "--importance-precision", PruneReport.PrecisionName(request.Precision), "--nodes", nodes.ToString(CultureInfo.InvariantCulture),
                 ],
-                null,
+                Path.Combine(request.WorkDirectory, $"nodes-{nodes}"),
                 environment);
-            var report = JsonNode.Parse(File.ReadAllText(reportPath))!;
-            var seconds = report["stages"]!.AsArray().Sum(s => s!["seconds"]!.GetValue<double>());
-            if (report["cluster"]?["node_activity"] is JsonArray activity)
-            {
-                // Where a cluster stage loses against one process: nodes waiting for input (pipeline fill/drain, imbalance).
-                foreach (var node in activity)
-                {
-                    Log.Information("  {Node}: busy {Busy:F2}s, idle {Idle:F2}s", node!["node"]!.GetValue<string>(), node["busy_seconds"]!.GetValue<double>(), node["idle_seconds"]!.GetValue<double>());
-                }
-            }
-
-            Directory.Delete(outDir, recursive: true);
-            return seconds;
+            bits.Check(nodes == 0 ? "one process" : environment is null ? $"{nodes} nodes" : $"{nodes} nodes with TLS", stage.Digests);
+            return stage.Seconds;
         }
 
         var rounds = new List<ClusterRound>();

@@ -83,6 +83,11 @@ public sealed class PerfBench(PerfSettings settings)
         json["cluster_over_inprocess"] = cluster?.Ratio;
         json["tls_cluster_over_plain"] = cluster?.TlsRatio;
 
+        var scaling = settings.Scaling ? new ScalingPerf(settings).Measure(modelDir, root) : null;
+        json["scaling"] = scaling?.Json() ?? new JsonObject { ["skipped"] = "--skip-scaling" };
+        json["pipeline_speedup_2_nodes"] = scaling?.PipelineSpeedup;
+        json["wave_speedup_2_nodes"] = scaling?.WaveSpeedup;
+
         Directory.Delete(modelDir, recursive: true);
         var (peak, big) = settings.Run7B ? new PeakMemory7B(settings).Measure(root) : (null, new JsonObject { ["skipped"] = "--skip-7b" });
         json["peak_rss_7b_bytes"] = peak;
@@ -95,6 +100,7 @@ public sealed class PerfBench(PerfSettings settings)
             ["importance_gemm_efficiency"] = 0.7,
             ["cluster_over_inprocess"] = 1.15,
             ["tls_cluster_over_plain"] = 1.05,
+            ["pipeline_speedup_2_nodes"] = 1.7,
             ["peak_rss_7b_bytes"] = 3e9,
             ["storage_masks_over_model"] = 0.08,
             ["storage_7b_masks_over_model"] = 0.08,

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Copal.Coordinator.Cli.Hosting;
 using Copal.Coordinator.Cli.Jobs;
 using Copal.Pruning.Metrics;
@@ -29,14 +30,15 @@ public static class PerfCommand
         var nodes = new Option<int>("--nodes") { Description = "node processes of the cluster comparison", DefaultValueFactory = _ => 3 };
         var clusterSamples = new Option<int>("--cluster-samples") { Description = "calibration samples of the cluster comparison", DefaultValueFactory = _ => PerfSettings.DefaultClusterSamples };
         var skipCluster = new Option<bool>("--skip-cluster") { Description = "skip the in-process against cluster comparison" };
+        var skipScaling = new Option<bool>("--skip-scaling") { Description = "skip the scaling comparison: one process on one core against 2 nodes on a core each" };
         var skip7b = new Option<bool>("--skip-7b") { Description = "skip the peak-memory run on a generated LLaMA-7B-shaped checkpoint (13 GB on disk)" };
         var bigMethod = new Option<string>("--7b-method") { Description = "method of the 7B-shaped run: wanda (needs 30 GB of disk) or copal (its fp32 accumulator needs 60 GB)", DefaultValueFactory = _ => "wanda" };
         var precision = CommonOptions.ImportancePrecision();
         var tokenizeMb = new Option<int>("--tokenize-mb") { Description = "megabytes of JSON lines whose tokenization is timed with each tokenizer (0: skip)", DefaultValueFactory = _ => PerfSettings.DefaultTokenizeMegabytes };
         var work = new Option<string?>("--work") { Description = "folder for the generated checkpoints, deleted afterwards (default: the system temp folder)" };
-        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, tokenization, cluster overhead, 7B-shaped peak memory")
+        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, tokenization, cluster overhead, 2-node scaling, 7B-shaped peak memory")
         {
-            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skip7b, bigMethod, precision, tokenizeMb, work,
+            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skipScaling, skip7b, bigMethod, precision, tokenizeMb, work,
         };
         command.SetAction(result =>
         {
@@ -53,6 +55,7 @@ public static class PerfCommand
                 Repeat = result.GetValue(repeat),
                 ClusterNodes = result.GetValue(skipCluster) ? 0 : result.GetValue(nodes),
                 ClusterSamples = result.GetValue(clusterSamples),
+                Scaling = !result.GetValue(skipScaling),
                 Run7B = !result.GetValue(skip7b),
                 Method7B = Metrics.Parse(result.GetValue(bigMethod)!),
                 WorkRoot = result.GetValue(work) ?? Path.GetTempPath(),
@@ -61,7 +64,17 @@ public static class PerfCommand
             settings.Validate();
             var reportPath = result.GetValue(report);
             ReportWriter.CheckWritable(reportPath);
-            var perf = new PerfBench(settings).Run();
+            JsonObject perf;
+            try
+            {
+                perf = new PerfBench(settings).Run();
+            }
+            catch (NotBitIdenticalException e)
+            {
+                Serilog.Log.Fatal("Not bit-identical: {Reason:l}", e.Message);
+                return 1;
+            }
+
             Console.Write(PerfTable.Markdown(perf));
             if (reportPath != null)
             {

@@ -1,3 +1,4 @@
+using Copal.Coordinator.Cluster;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
 
@@ -43,6 +44,9 @@ public sealed record PerfSettings
     public int ClusterSamples { get; init; } = DefaultClusterSamples;
 
     public const int DefaultClusterSamples = 128;
+
+    /// <summary>Whether the scaling part runs: one process on one core against <see cref="ScalingPerf.Nodes"/> nodes with a core each.</summary>
+    public bool Scaling { get; init; } = true;
 
     public bool Run7B { get; init; } = true;
 
@@ -98,6 +102,11 @@ public sealed record PerfSettings
         if (ClusterNodes > Shape.Layers)
         {
             throw new CopalInputException($"--nodes {ClusterNodes}: the generated model has only {Shape.Layers} layers");
+        }
+
+        if (Scaling && (CpuPinning.Allowed().Count < ScalingPerf.Nodes || !CpuPinning.Available))
+        {
+            throw new CopalInputException($"the scaling part pins processes to {ScalingPerf.Nodes} CPUs with taskset: this process may use {CpuPinning.Allowed().Count} and taskset is {(CpuPinning.Available ? "" : "not ")}on the PATH; --skip-scaling skips it");
         }
 
         if (!Directory.Exists(WorkRoot))

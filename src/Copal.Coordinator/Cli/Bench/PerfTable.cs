@@ -31,6 +31,8 @@ public static class PerfTable
         text.AppendLine(CultureInfo.InvariantCulture, $"| importance GEMM / plain matmul | {Value("importance_gemm_efficiency")} (target >= 0.7), {perf["importance_precision"]} operands |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage / in-process stage | {Value("cluster_over_inprocess")} (target <= 1.15{Rounds(perf["cluster"]?["rounds"], "cluster_stage_seconds", "inprocess_stage_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| cluster stage with TLS / without | {Value("tls_cluster_over_plain")} (target <= 1.05{Rounds(perf["cluster"]?["rounds"], "tls_cluster_stage_seconds", "cluster_stage_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| copal stage, one core / 2 nodes on a core each (pipeline) | {Value("pipeline_speedup_2_nodes")} (target >= 1.7{Rounds(perf["scaling"]?["rounds"], "copal_one_process_seconds", "copal_2_nodes_seconds")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| wanda stage, pruned propagation, one core / 2 nodes (wave) | {Value("wave_speedup_2_nodes")} (no gain expected: a wave's nodes work in turn{Rounds(perf["scaling"]?["rounds"], "wanda_one_process_seconds", "wanda_2_nodes_seconds")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.model (own SentencePiece) | {Value("tokenize_sentencepiece_mb_per_s", " MB/s")} |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| tokenization, tokenizer.json (Hugging Face tokenizers) | {Value("tokenize_tokenizer_json_mb_per_s", " MB/s")} |");
         string Storage(string key) => perf["storage"]?[key] is { } node ? Format(node.GetValue<double>()) : "skipped";

@@ -23,6 +23,8 @@ public sealed class ClusterCliOptions
 
     public Option<int?> NodeThreads { get; } = new("--node-threads") { Description = "torch threads of each local node (default: this machine's cores shared among the nodes, at least 1)" };
 
+    public Option<string?> NodeCpus { get; } = new("--node-cpus") { Description = "pin local node i to the i-th CPU or range of this comma-separated list (e.g. 0,1), so each has cores of its own (taskset); its threads default to its CPUs" };
+
     public Option<string> NodeMemory { get; } = new("--node-memory") { Description = "memory each local node announces", DefaultValueFactory = _ => "4GiB" };
 
     public Option<double> NodeTimeout { get; } = new("--node-timeout") { Description = "seconds any wait for a node may last before the run fails", DefaultValueFactory = _ => 600 };
@@ -31,7 +33,7 @@ public sealed class ClusterCliOptions
 
     public Option<double> ReplaceTimeout { get; } = new("--replace-timeout") { Description = "seconds to wait for a replacement of a lost node before re-planning over the nodes left", DefaultValueFactory = _ => 30 };
 
-    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, PublicHost, Port, MetricsPort, NodeThreads, NodeMemory, NodeTimeout, InFlight, ReplaceTimeout];
+    public IEnumerable<Option> All => [Nodes, Seeds, MinNodes, Host, PublicHost, Port, MetricsPort, NodeThreads, NodeCpus, NodeMemory, NodeTimeout, InFlight, ReplaceTimeout];
 
     /// <summary>Null for an in-process run.</summary>
     public ClusterOptions? Parse(ParseResult result)
@@ -60,8 +62,10 @@ public sealed class ClusterCliOptions
             throw new CopalInputException("--node-timeout must be positive and --in-flight at least 1");
         }
 
+        var cpus = Cluster.NodeCpus.Parse(result.GetValue(NodeCpus), nodes);
+
         // Local nodes share this machine: more torch threads than cores in all makes OpenMP teams wait on each other.
-        var nodeThreads = result.GetValue(NodeThreads) ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, nodes));
+        var nodeThreads = result.GetValue(NodeThreads) ?? cpus?.Fewest ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, nodes));
         if (nodeThreads < 1)
         {
             throw new CopalInputException($"--node-threads must be at least 1, got {nodeThreads}");
@@ -76,11 +80,12 @@ public sealed class ClusterCliOptions
             result.GetValue(Port),
             result.GetValue(NodeMemory)!,
             nodeThreads,
-            // A node alone in the pipeline with work (filling, draining, a wave) takes the cores the others leave idle.
-            Math.Max(nodeThreads, Environment.ProcessorCount),
+            // A node alone in the pipeline with work (filling, draining, a wave) takes the cores the others leave idle, unless pinned to its own.
+            cpus is null ? Math.Max(nodeThreads, Environment.ProcessorCount) : nodeThreads,
             new ClusterLimits(TimeSpan.FromSeconds(timeout), inFlight),
             result.GetValue(PublicHost),
-            TimeSpan.FromSeconds(Math.Max(0, result.GetValue(ReplaceTimeout))));
+            TimeSpan.FromSeconds(Math.Max(0, result.GetValue(ReplaceTimeout))),
+            cpus);
     }
 
     private static int EnvInt(string variable, int fallback) =>
