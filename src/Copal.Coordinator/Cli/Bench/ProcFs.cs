@@ -26,23 +26,34 @@ public static class ProcFs
         return 0;
     }
 
-    /// <summary>The processes <paramref name="pid"/> started that still run (every thread's children); empty once it is gone.</summary>
+    /// <summary>
+    /// The live processes whose parent is <paramref name="pid"/>, from every process's stat (the
+    /// per-thread children lists miss a child whose forking thread has exited).
+    /// </summary>
     public static IReadOnlyList<int> Children(int pid)
     {
         var children = new List<int>();
-        try
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var candidate))
             {
-                var text = File.ReadAllText(Path.Combine(task, "children"));
-                children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+                continue;
             }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
+
+            try
+            {
+                // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == pid)
+                {
+                    children.Add(candidate);
+                }
+            }
+            catch (IOException)
+            {
+                // Gone since the listing.
+            }
         }
 
         return children;
