@@ -107,11 +107,12 @@ public static class CostModel
         : 0;
 
     /// <summary>
-    /// Every node's buffers: streaming window + the wave (if any) + the larger of a layer's
-    /// forward transients and finishing a layer, which come one after the other; independent of
-    /// its layer count.
+    /// Every node's buffers: streaming window + the wave (if any) + a layer's forward transients
+    /// + finishing a layer; independent of its layer count. Finishing comes after the forward,
+    /// but does not get its room back: the forward's temporaries below glibc's mmap threshold
+    /// (32 MB for local nodes) stay in the heap, as a GPU's caching allocator keeps freed blocks.
     /// </summary>
-    public static long NodeBufferBytes(PlanRequest r) => checked(StreamBufferBytes(r) + WaveBytes(r) + Math.Max(TransientBytes(r), FinishBytes(r)));
+    public static long NodeBufferBytes(PlanRequest r) => checked(StreamBufferBytes(r) + WaveBytes(r) + TransientBytes(r) + FinishBytes(r));
 
     /// <summary>
     /// What only the last node holds: the final norm (hidden) and lm_head (vocab x hidden) in the

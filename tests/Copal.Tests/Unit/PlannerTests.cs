@@ -57,8 +57,8 @@ public sealed class PlannerTests
         // Finishing a layer in bf16: a float32 copy of the largest linear (up/gate, 384 x 128), and the writer's pending bytes.
         Assert.Equal((384 * 128 * 4) + SafetensorsWriter.MaxPendingBytes, CostModel.FinishBytes(r));
         Assert.Equal(SafetensorsWriter.MaxPendingBytes, CostModel.FinishBytes(r with { ActivationBytes = 4 }));
-        // Finishing comes after the forward's temporaries are gone: the larger of the two counts.
-        Assert.Equal((8L * 256 * 128 * 2 * (4 + 2)) + (384 * 128 * 4) + SafetensorsWriter.MaxPendingBytes, CostModel.NodeBufferBytes(r));
+        // Finishing does not get the forward's room back: both count.
+        Assert.Equal((8L * 256 * 128 * 2 * (4 + 2)) + CostModel.TransientBytes(r) + (384 * 128 * 4) + SafetensorsWriter.MaxPendingBytes, CostModel.NodeBufferBytes(r));
 
         // lm_head in the compute dtype; fp32 logits of one micro-batch, under evaluation's chunk.
         Assert.Equal(((128 + (4096L * 128)) * 2) + (8L * 256 * 4096 * 4), CostModel.HeadBytes(r));

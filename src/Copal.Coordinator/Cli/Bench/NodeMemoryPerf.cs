@@ -158,6 +158,11 @@ public sealed class NodeMemoryPerf(PerfSettings settings)
             ],
             peaks.Sample);
         var seconds = clock.Elapsed.TotalSeconds;
+        if (peaks.Nodes.Count != Nodes)
+        {
+            throw new InvalidOperationException($"found {peaks.Nodes.Count} copal-node processes of the prune in /proc, expected {Nodes}");
+        }
+
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
         var plan = report["cluster"]!["plans"]!.AsArray()[^1]!.AsArray();
         Directory.Delete(outDir, recursive: true);
