@@ -54,6 +54,9 @@ public sealed class ClusterPipeline : IPruningPipeline
         Assign(settings);
     }
 
+    /// <summary>The plan this pipeline runs: each node's layers and the memory planned for it.</summary>
+    public IReadOnlyList<ShardPlan> Plan => shards.Select(s => s.Shard).ToList();
+
     /// <summary>Activation bytes the coordinator sent into the pipeline.</summary>
     public long BytesSent { get; private set; }
 

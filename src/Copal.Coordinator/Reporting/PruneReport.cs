@@ -85,6 +85,16 @@ public static class PruneReport
                 ["idle_seconds"] = a.IdleSeconds,
                 ["bytes_forwarded"] = a.BytesForwarded,
             }).ToArray()),
+
+            // Each pipeline's plan (a lost node makes a new one), so a node's memory can be held against what was planned for it.
+            ["plans"] = new JsonArray(pipelines.Select(p => (JsonNode?)new JsonArray(p.Plan.Select(s => (JsonNode?)new JsonObject
+            {
+                ["node"] = s.NodeId,
+                ["first_layer"] = s.FirstLayer,
+                ["last_layer"] = s.LastLayer,
+                ["planned_bytes"] = s.TotalBytes,
+                ["capacity_bytes"] = s.CapacityBytes,
+            }).ToArray())).ToArray()),
         };
     }
 

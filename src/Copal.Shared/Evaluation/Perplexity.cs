@@ -74,7 +74,7 @@ public static class Perplexity
     }
 
     /// <summary>Logits of at most this many entries are alive at once (16M floats: 64 MB).</summary>
-    private const long LogitChunk = 1L << 24;
+    public const long LogitChunk = 1L << 24;
 
     /// <summary>
     /// Sum of next-token NLL of one micro-batch of windows (float32 within it). When its logits

@@ -26,11 +26,11 @@ public sealed class LocalPipeline(LlamaModel model, PruningSettings settings, Co
 
     /// <summary>
     /// What the pipeline schedule holds at once, per weight of every layer: the dense and the
-    /// scored weights in the compute dtype, a float32 copy of the scored one, and the method's state.
+    /// scored weights in the compute dtype (a sequential stage holds both), and the method's state.
     /// </summary>
     private long PipelineBytes()
     {
-        var weightBytes = (2L * (compute.DType == ScalarType.Float32 ? sizeof(float) : sizeof(ushort))) + sizeof(float);
+        var weightBytes = 2L * (compute.DType == ScalarType.Float32 ? sizeof(float) : sizeof(ushort));
         var perLayer = checked((CostModel.LinearParams(model.Config) * weightBytes) + CostModel.LayerMethodStateBytes(model.Config, settings.Method));
         return checked(perLayer * model.Config.NumHiddenLayers);
     }

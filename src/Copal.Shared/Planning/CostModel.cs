@@ -1,3 +1,4 @@
+using Copal.Evaluation;
 using Copal.Model;
 using Copal.Pruning;
 using Copal.Pruning.Metrics;
@@ -11,6 +12,10 @@ namespace Copal.Planning;
 public static class CostModel
 {
     private const long Fp32 = 4;
+
+    /// <summary>Temporaries of one layer's forward per token, counted in LlamaOps (see <see cref="TransientBytes"/>).</summary>
+    private const long HiddenSizedTemporaries = 24;
+    private const long IntermediateSizedTemporaries = 3;
 
     /// <summary>Parameters of the seven linears of one layer: sum of out x in.</summary>
     public static long LinearParams(LlamaConfig c) => LlamaLinear.All.Sum(l => LinearParams(c, l));
@@ -41,9 +46,34 @@ public static class CostModel
     public static long LayerMethodStateBytes(LlamaConfig c, PruningMethod method) =>
         LlamaLinear.All.Sum(l => LinearStateBytes(c, l, method));
 
-    /// <summary>Weights plus method state: what each layer a node owns adds to its memory.</summary>
+    /// <summary>
+    /// Weights as a node holds them: every parameter of the layer in the compute dtype it loads
+    /// them in (<see cref="PlanRequest.ActivationBytes"/>), whatever dtype the checkpoint stores.
+    /// </summary>
+    public static long LayerHeldWeightBytes(PlanRequest r) => checked(LayerParams(r.Config) * r.ActivationBytes);
+
+    /// <summary>Held weights plus method state: what each layer a node owns adds to its memory.</summary>
     public static long LayerBytes(PlanRequest r) =>
-        checked(LayerWeightBytes(r.Config, r.WeightDType) + LayerMethodStateBytes(r.Config, r.Method));
+        checked(LayerHeldWeightBytes(r) + LayerMethodStateBytes(r.Config, r.Method));
+
+    /// <summary>
+    /// What a node process holds whatever its layers, measured on CPU: the .NET runtime, Akka,
+    /// libtorch's code and thread pools, paged in by a whole prune (317 MB, the peak of a node
+    /// pruning a tiny model: node_memory.runtime of `copal bench perf`, docs/performance.md).
+    /// A GPU node's device holds its CUDA context instead (docs/cluster.md).
+    /// </summary>
+    public const long RuntimeBytes = 320L << 20;
+
+    /// <summary>
+    /// Finishing a layer (fold, mask, write) one linear at a time: the float32 copy of the
+    /// largest linear when the compute dtype is not float32, and the bytes the shard's writer
+    /// may hold while its background thread writes them.
+    /// </summary>
+    public static long FinishBytes(PlanRequest r)
+    {
+        var copy = r.ActivationBytes == Fp32 ? 0 : LlamaLinear.All.Max(l => LinearParams(r.Config, l)) * Fp32;
+        return checked(copy + SafetensorsWriter.MaxPendingBytes);
+    }
 
     /// <summary>
     /// Streaming buffers: micro-batches of hidden states b x L x hidden at the activation dtype, for
@@ -53,13 +83,18 @@ public static class CostModel
         checked((long)r.MicroBatch * r.SeqLen * r.Config.HiddenSize * r.ActivationBytes * (r.InFlight + 2));
 
     /// <summary>
-    /// Transient intermediates of the layer being computed, in fp32: attention scores
-    /// b x heads x L x L and the MLP intermediate b x L x inter. Only one layer runs at a time.
+    /// Transient intermediates of the layer being computed, in the compute dtype: its forward keeps
+    /// every temporary until the layer returns, about 24 hidden-sized tensors per token (two
+    /// RMSNorms of three each, q/k/v, the rotary embedding's four and a half for q and for k, the
+    /// attention output and its reshaped copy, o, the residual, down) and 3 intermediate-sized
+    /// ones (gate, up, their product). Attention scores (b x heads x L x L) are not held: the
+    /// fused scaled_dot_product_attention kernels, on CPU and CUDA alike, work block by block.
+    /// Only one layer runs at a time.
     /// </summary>
     public static long TransientBytes(PlanRequest r)
     {
-        long b = r.MicroBatch, l = r.SeqLen;
-        return checked((b * r.Config.NumAttentionHeads * l * l * Fp32) + (b * l * r.Config.IntermediateSize * Fp32));
+        long tokens = (long)r.MicroBatch * r.SeqLen;
+        return checked(tokens * ((HiddenSizedTemporaries * r.Config.HiddenSize) + (IntermediateSizedTemporaries * r.Config.IntermediateSize)) * r.ActivationBytes);
     }
 
     /// <summary>
@@ -71,18 +106,26 @@ public static class CostModel
         ? checked(2L * r.Samples * r.SeqLen * r.Config.HiddenSize * r.ActivationBytes)
         : 0;
 
-    /// <summary>Every node's activation buffers: streaming window + transients + the wave (if any); independent of its layer count.</summary>
-    public static long NodeBufferBytes(PlanRequest r) => checked(StreamBufferBytes(r) + TransientBytes(r) + WaveBytes(r));
+    /// <summary>
+    /// Every node's buffers: streaming window + the wave (if any) + a layer's forward transients
+    /// + finishing a layer; independent of its layer count. Finishing comes after the forward,
+    /// but does not get its room back: the forward's temporaries below glibc's mmap threshold
+    /// (32 MB for local nodes) stay in the heap, as a GPU's caching allocator keeps freed blocks.
+    /// </summary>
+    public static long NodeBufferBytes(PlanRequest r) => checked(StreamBufferBytes(r) + WaveBytes(r) + TransientBytes(r) + FinishBytes(r));
 
     /// <summary>
-    /// What only the last node holds: the final norm (hidden) and lm_head (vocab x hidden) at the
-    /// weight dtype, and one micro-batch of fp32 logits b x L x vocab. The coordinator keeps the embedding.
+    /// What only the last node holds: the final norm (hidden) and lm_head (vocab x hidden) in the
+    /// compute dtype, and the fp32 logits of one micro-batch, b x L x vocab, of which evaluation
+    /// holds at most <see cref="Perplexity.LogitChunk"/> (or one position of the micro-batch) at
+    /// once. The coordinator keeps the embedding.
     /// </summary>
     public static long HeadBytes(PlanRequest r)
     {
         var c = r.Config;
-        var weights = checked(((long)c.HiddenSize + ((long)c.VocabSize * c.HiddenSize)) * r.WeightDType.ByteSize());
-        return checked(weights + ((long)r.MicroBatch * r.SeqLen * c.VocabSize * Fp32));
+        var weights = checked(((long)c.HiddenSize + ((long)c.VocabSize * c.HiddenSize)) * r.ActivationBytes);
+        var logits = Math.Min(checked((long)r.MicroBatch * r.SeqLen * c.VocabSize), Math.Max(Perplexity.LogitChunk, (long)r.MicroBatch * c.VocabSize));
+        return checked(weights + (logits * Fp32));
     }
 
     /// <summary>

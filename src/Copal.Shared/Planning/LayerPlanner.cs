@@ -45,11 +45,14 @@ public static class LayerPlanner
         var c = request.Config;
         var n = c.NumHiddenLayers;
         var k = nodes.Count;
-        var weight = CostModel.LayerWeightBytes(c, request.WeightDType);
+        var weight = CostModel.LayerHeldWeightBytes(request);
         var state = CostModel.LayerMethodStateBytes(c, request.Method);
         var layerBytes = checked(weight + state);
         var layerFlops = CostModel.LayerFlopsPerStage(request);
         var buffers = CostModel.NodeBufferBytes(request);
+
+        // What every node holds whatever its layers: its buffers and its process's runtime.
+        var perNode = checked(buffers + CostModel.RuntimeBytes);
         var head = CostModel.HeadBytes(request);
 
         // Every layer of a LLaMA costs the same, but the search works on per-layer prefix sums so
@@ -64,7 +67,7 @@ public static class LayerPlanner
 
         // Node j takes layers [a, i).
         bool Fits(int j, int a, int i) =>
-            checked(memory[i] - memory[a] + buffers + (j == k - 1 ? head : 0)) <= nodes[j].MemoryBytes;
+            checked(memory[i] - memory[a] + perNode + (j == k - 1 ? head : 0)) <= nodes[j].MemoryBytes;
 
         // Pass 1: the smallest achievable maximum of per-node FLOPs, over splits that fit.
         // best[j, i]: layers [0, i) on nodes 0..j, node j ending at i.
@@ -87,7 +90,7 @@ public static class LayerPlanner
         var bound = best[k - 1, n];
         if (bound == Infeasible)
         {
-            throw new CopalInputException(Refusal(request, nodes, layerBytes, buffers, head));
+            throw new CopalInputException(Refusal(request, nodes, layerBytes, perNode, head));
         }
 
         // Pass 2: among the splits within that bound, the most even layer counts (least sum of
@@ -129,6 +132,7 @@ public static class LayerPlanner
                 WeightBytes: checked(count * weight),
                 MethodStateBytes: checked(count * state),
                 BufferBytes: buffers,
+                RuntimeBytes: CostModel.RuntimeBytes,
                 HeadBytes: j == k - 1 ? head : 0,
                 Flops: flops[end] - flops[start],
                 CapacityBytes: nodes[j].MemoryBytes);
@@ -166,7 +170,7 @@ public static class LayerPlanner
             var headHere = j == k - 1 ? head : 0;
             if (layerBytes + buffers + headHere > nodes[j].MemoryBytes)
             {
-                var extra = headHere > 0 ? $", {ByteSize.Format(buffers)} of buffers and {ByteSize.Format(head)} of head (final norm, lm_head, logits)" : $" and {ByteSize.Format(buffers)} of buffers";
+                var extra = headHere > 0 ? $", {ByteSize.Format(buffers)} of buffers and runtime and {ByteSize.Format(head)} of head (final norm, lm_head, logits)" : $" and {ByteSize.Format(buffers)} of buffers and runtime";
                 return $"{what}: node {nodes[j].NodeId} has {ByteSize.Format(nodes[j].MemoryBytes)} but must hold at least one layer; {perLayer}{extra}";
             }
         }
@@ -179,7 +183,7 @@ public static class LayerPlanner
             ? $"{k} node{(k == 1 ? "" : "s")} x {ByteSize.Format(last.MemoryBytes)} = {ByteSize.Format(capacity)}"
             : $"the {k} nodes have {ByteSize.Format(capacity)} ({string.Join(" + ", nodes.Select(x => ByteSize.Format(x.MemoryBytes)))})";
         var need = $"it needs {ByteSize.Format(total)} for {n} layers ({ByteSize.Format(n * layerBytes)} of weights and method state, "
-            + $"{ByteSize.Format(buffers)} of buffers per node, {ByteSize.Format(head)} of head on the last node)";
+            + $"{ByteSize.Format(buffers)} of buffers and runtime per node, {ByteSize.Format(head)} of head on the last node)";
         var minimum = MinimumNodes(n, layerBytes, buffers, head, largest);
         var hint = minimum switch
         {

@@ -10,6 +10,7 @@ public sealed record ShardPlan(
     long WeightBytes,
     long MethodStateBytes,
     long BufferBytes,
+    long RuntimeBytes,
     long HeadBytes,
     long Flops,
     long CapacityBytes)
@@ -17,8 +18,8 @@ public sealed record ShardPlan(
     /// <summary>Layers owned: LastLayer - FirstLayer + 1.</summary>
     public int LayerCount => LastLayer - FirstLayer + 1;
 
-    /// <summary>Weights + method state + buffers + head (the head only on the last node).</summary>
-    public long TotalBytes => WeightBytes + MethodStateBytes + BufferBytes + HeadBytes;
+    /// <summary>Weights + method state + buffers + runtime + head (the head only on the last node).</summary>
+    public long TotalBytes => WeightBytes + MethodStateBytes + BufferBytes + RuntimeBytes + HeadBytes;
 }
 
 /// <summary>A feasible assignment of contiguous layer ranges to the nodes, in node order, and its per-stage traffic and work.</summary>

@@ -44,7 +44,7 @@ public sealed record PlanRequest
     /// <summary>Micro-batches a node may have in flight (sent but not yet acknowledged downstream).</summary>
     public int InFlight { get; init; } = 4;
 
-    /// <summary>Bytes per activation element: 2 for bf16 (the GPU default), 4 for fp32.</summary>
+    /// <summary>Bytes per element of the compute dtype, in which nodes hold activations and weights: 2 for bf16 (the GPU default), 4 for fp32.</summary>
     public int ActivationBytes { get; init; } = 2;
 
     /// <summary>Tokens of calibration per stage: samples x L.</summary>

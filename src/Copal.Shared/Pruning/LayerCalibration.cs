@@ -74,7 +74,9 @@ public sealed class LayerCalibration : ILinearObserver, IDisposable
                 y = forwardUsesScored ? Operand(outputs[j]) : nn.functional.linear(x, x.dtype == ScalarType.Float32 ? Weight32(index) : scored.Linears[index]);
             }
 
-            observed.Add(new ObservedLinear(statistic, Weight32(index), y, new CalibrationSite(stage, layer, index, BatchStart)));
+            // The weight as scored, not its float32 copy: held for every layer of a pipeline stage,
+            // copies would add 4 bytes per weight in bfloat16 runs; Finish makes one linear's at a time.
+            observed.Add(new ObservedLinear(statistic, scored.Linears[index], y, new CalibrationSite(stage, layer, index, BatchStart)));
         }
 
         metric.Accumulate(x, observed);

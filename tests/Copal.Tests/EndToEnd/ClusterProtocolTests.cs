@@ -55,7 +55,7 @@ public class ClusterProtocolTests : TestKit
     public void RegisteredNodesArePlannedAndTooFewNodesFailWithinTheTimeout()
     {
         var coordinator = Sys.ActorOf(Props.Create<CoordinatorActor>());
-        var memories = new[] { 1L << 30, 1L << 30, 1L << 28 };
+        var memories = new[] { 1L << 30, 1L << 30, 3L << 28 }; // at least a node process's runtime, buffers and one layer each
         for (var i = 0; i < memories.Length; i++)
         {
             var node = CreateTestProbe(NodeSystem());

@@ -22,7 +22,7 @@ public class PerfCommandTests
         using var dir = new TempDir();
         var report = dir.File("perf.json");
 
-        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--skip-cluster", "--skip-scaling", "--work", dir.Path, "--report", report]);
+        var result = CopalCli.Run(["bench", "perf", .. TinyModel, "--skip-7b", "--skip-cluster", "--skip-scaling", "--skip-node-memory", "--work", dir.Path, "--report", report]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();
@@ -79,7 +79,7 @@ public class PerfCommandTests
         using var dir = new TempDir();
         var report = dir.File("perf.json");
 
-        var result = CopalCli.Run(["bench", "perf", .. TinyShape, "--repeat", "2", "--tokenize-mb", "0", "--skip-7b", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
+        var result = CopalCli.Run(["bench", "perf", .. TinyShape, "--repeat", "2", "--tokenize-mb", "0", "--skip-7b", "--skip-node-memory", "--nodes", "2", "--cluster-samples", "4", "--work", dir.Path, "--report", report]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var json = JsonNode.Parse(File.ReadAllText(report))!.AsObject();

@@ -17,6 +17,23 @@ public class MetricTests
     private static readonly MaskPolicy HalfOfEachRow = new(0.5, MaskGroup.Row, null);
 
     [Fact]
+    public void Copal_gaussian_reads_a_bfloat16_weight_as_its_float32_copy()
+    {
+        // A bfloat16 run hands the metric the weight as held, no float32 copy: the noise and the statistic are the same bits.
+        using var scope = NewDisposeScope();
+        var metric = new CopalMetric(new Perturbation(PerturbationModel.Gaussian, 0.01, 7), ImportancePrecision.Float32);
+        using var generator = new Generator(3);
+        var held = randn([6, 8], generator: generator).to_type(ScalarType.BFloat16);
+        var x = randn([5, 8], generator: generator);
+        var fromCopy = zeros(metric.StatisticShape(6, 8));
+        var fromHeld = zeros(metric.StatisticShape(6, 8));
+        metric.Accumulate(x, [new ObservedLinear(fromCopy, held.to_type(ScalarType.Float32), null, Site)]);
+        metric.Accumulate(x, [new ObservedLinear(fromHeld, held, null, Site)]);
+        Assert.True(fromCopy.abs().sum().item<float>() > 0);
+        AssertExactly(fromCopy, fromHeld);
+    }
+
+    [Fact]
     public void Copal_accumulates_abs_y_transposed_times_abs_x_folds_with_abs_w_and_prunes_the_lowest_per_row()
     {
         using var scope = NewDisposeScope();

@@ -49,12 +49,21 @@ public sealed class PlannerTests
         Assert.Equal(0, CostModel.LayerMethodStateBytes(r.Config, PruningMethod.Magnitude));
 
         Assert.Equal(8L * 256 * 128 * 2 * (4 + 2), CostModel.StreamBufferBytes(r));
-        Assert.Equal((8L * 4 * 256 * 256 * 4) + (8L * 256 * 384 * 4), CostModel.TransientBytes(r));
+        // One layer's forward temporaries in the bf16 compute dtype: 24 hidden- and 3 intermediate-sized per token.
+        Assert.Equal(8L * 256 * ((24 * 128) + (3 * 384)) * 2, CostModel.TransientBytes(r));
         Assert.Equal(0, CostModel.WaveBytes(r));
         Assert.Equal(2L * 128 * 256 * 128 * 2, CostModel.WaveBytes(TinyRequest(PruningMethod.Wanda)));
         Assert.Equal(0, CostModel.WaveBytes(TinyRequest(PruningMethod.Magnitude, Propagation.Pruned)));
-        Assert.Equal(14_680_064, CostModel.NodeBufferBytes(r));
-        Assert.Equal(((128 + (4096L * 128)) * 4) + (8L * 256 * 4096 * 4), CostModel.HeadBytes(r));
+        // Finishing a layer in bf16: a float32 copy of the largest linear (up/gate, 384 x 128), and the writer's pending bytes.
+        Assert.Equal((384 * 128 * 4) + SafetensorsWriter.MaxPendingBytes, CostModel.FinishBytes(r));
+        Assert.Equal(SafetensorsWriter.MaxPendingBytes, CostModel.FinishBytes(r with { ActivationBytes = 4 }));
+        // Finishing does not get the forward's room back: both count.
+        Assert.Equal((8L * 256 * 128 * 2 * (4 + 2)) + CostModel.TransientBytes(r) + (384 * 128 * 4) + SafetensorsWriter.MaxPendingBytes, CostModel.NodeBufferBytes(r));
+
+        // lm_head in the compute dtype; fp32 logits of one micro-batch, under evaluation's chunk.
+        Assert.Equal(((128 + (4096L * 128)) * 2) + (8L * 256 * 4096 * 4), CostModel.HeadBytes(r));
+        var big = r with { SeqLen = 256, Config = r.Config with { VocabSize = 32000 } };
+        Assert.Equal(((128 + (32000L * 128)) * 2) + (Copal.Evaluation.Perplexity.LogitChunk * 4), CostModel.HeadBytes(big));
 
         // FLOPs: forward 2 x params + 2 x L x hidden (causal attention) per token; copal doubles the linear part.
         var forward = (2 * linears) + (2L * 256 * 128);
@@ -67,10 +76,12 @@ public sealed class PlannerTests
         var plan = LayerPlanner.Plan(r, Nodes(ByteSize.GiB, ByteSize.GiB));
         Assert.All(plan.Shards, s =>
         {
-            Assert.Equal(s.LayerCount * (linears + 256) * 4, s.WeightBytes);
+            // F32 on disk, held in the bf16 compute dtype.
+            Assert.Equal(s.LayerCount * (linears + 256) * 2, s.WeightBytes);
             Assert.Equal(s.LayerCount * linears * 4, s.MethodStateBytes);
-            Assert.Equal(14_680_064, s.BufferBytes);
-            Assert.Equal(s.WeightBytes + s.MethodStateBytes + s.BufferBytes + s.HeadBytes, s.TotalBytes);
+            Assert.Equal(CostModel.NodeBufferBytes(r), s.BufferBytes);
+            Assert.Equal(CostModel.RuntimeBytes, s.RuntimeBytes);
+            Assert.Equal(s.WeightBytes + s.MethodStateBytes + s.BufferBytes + s.RuntimeBytes + s.HeadBytes, s.TotalBytes);
         });
         Assert.Equal(128L * 256 * 128 * 2, plan.BytesPerBoundary);
         Assert.Equal(2 * plan.BytesPerBoundary, plan.BytesStreamedPerStage);
@@ -127,7 +138,7 @@ public sealed class PlannerTests
         // Room for two layers plus buffers everywhere, but on the last node the head takes one layer's room.
         var r = TinyRequest();
         var layer = CostModel.LayerBytes(r);
-        var buffers = CostModel.NodeBufferBytes(r);
+        var buffers = CostModel.NodeBufferBytes(r) + CostModel.RuntimeBytes;
         var head = CostModel.HeadBytes(r);
         var plan = LayerPlanner.Plan(r, Nodes((3 * layer) + buffers, (1 * layer) + buffers + head));
         Assert.Equal([3, 1], plan.Shards.Select(s => s.LayerCount));

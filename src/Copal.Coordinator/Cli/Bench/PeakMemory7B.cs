@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Copal.Coordinator.Reporting;
 using Copal.Model;
@@ -50,7 +49,7 @@ public sealed class PeakMemory7B(PerfSettings settings)
             var peak = 0L;
             ChildCopal.Run(
                 [.. ChildCopal.PruneArguments(modelDir, method, settings.Samples7B, settings.SeqLen7B, settings.Compute, settings.Threads), "--out", outDir],
-                pid => peak = Math.Max(peak, PeakRss(pid)));
+                pid => peak = Math.Max(peak, ProcFs.PeakRss(pid)));
             details["prune_seconds"] = clock.Elapsed.TotalSeconds;
             details["peak_rss_bytes"] = peak;
             Log.Information("7B-shaped run: peak RSS {Peak:F2} GB", peak / 1e9);
@@ -69,26 +68,5 @@ public sealed class PeakMemory7B(PerfSettings settings)
                 }
             }
         }
-    }
-
-    /// <summary>VmHWM (the peak resident set so far) of a live process, in bytes; 0 once it is gone.</summary>
-    private static long PeakRss(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    var kb = line["VmHWM:".Length..].Trim().Split(' ')[0];
-                    return long.Parse(kb, CultureInfo.InvariantCulture) * 1024;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return 0;
     }
 }

@@ -55,7 +55,11 @@ public sealed class PerfBench(PerfSettings settings)
             ["importance_precision"] = PruneReport.PrecisionName(settings.ImportancePrecision),
             ["repeat"] = settings.Repeat,
         };
-        new EnginePerf(settings).Measure(modelDir, root).WriteTo(json);
+        var engine = new EnginePerf(settings).Measure(modelDir, root);
+        engine.WriteTo(json);
+        var (planTime, planTimeDetails) = PlanTimePerf.Measure(modelDir, settings, engine);
+        json["plan_time"] = planTimeDetails;
+        json["plan_time_over_measured"] = planTime;
         var tokenize = settings.TokenizeMegabytes > 0 ? new TokenizerPerf(settings.TokenizeMegabytes).Measure(root) : null;
         json["tokenize"] = tokenize ?? new JsonObject { ["skipped"] = "--tokenize-mb 0" };
         json["tokenize_sentencepiece_mb_per_s"] = tokenize?["sentencepiece_mb_per_s"]?.GetValue<double>();
@@ -89,6 +93,9 @@ public sealed class PerfBench(PerfSettings settings)
         json["wave_speedup_2_nodes"] = scaling?.WaveSpeedup;
 
         Directory.Delete(modelDir, recursive: true);
+        var (nodeMemory, nodeMemoryDetails) = settings.RunNodeMemory ? new NodeMemoryPerf(settings).Measure(root) : (null, new JsonObject { ["skipped"] = "--skip-node-memory" });
+        json["node_memory"] = nodeMemoryDetails;
+        json["node_peak_rss_over_plan"] = nodeMemory;
         var (peak, big) = settings.Run7B ? new PeakMemory7B(settings).Measure(root) : (null, new JsonObject { ["skipped"] = "--skip-7b" });
         json["peak_rss_7b_bytes"] = peak;
         json["llama_7b"] = big;
@@ -104,6 +111,8 @@ public sealed class PerfBench(PerfSettings settings)
             ["peak_rss_7b_bytes"] = 3e9,
             ["storage_masks_over_model"] = 0.08,
             ["storage_7b_masks_over_model"] = 0.08,
+            ["node_peak_rss_over_plan"] = new JsonArray(0.85, 1.15),
+            ["plan_time_over_measured"] = new JsonArray(0.75, 1.25),
         };
         return json;
     }

@@ -32,13 +32,14 @@ public static class PerfCommand
         var skipCluster = new Option<bool>("--skip-cluster") { Description = "skip the in-process against cluster comparison" };
         var skipScaling = new Option<bool>("--skip-scaling") { Description = "skip the scaling comparison: one process on one core against 2 nodes on a core each" };
         var skip7b = new Option<bool>("--skip-7b") { Description = "skip the peak-memory run on a generated LLaMA-7B-shaped checkpoint (13 GB on disk)" };
+        var skipNodeMemory = new Option<bool>("--skip-node-memory") { Description = "skip the cluster prune of a 7B-wide checkpoint whose nodes' peak RSS is held against their plan (about 10 GB of memory)" };
         var bigMethod = new Option<string>("--7b-method") { Description = "method of the 7B-shaped run: wanda (needs 30 GB of disk) or copal (its fp32 accumulator needs 60 GB)", DefaultValueFactory = _ => "wanda" };
         var precision = CommonOptions.ImportancePrecision();
         var tokenizeMb = new Option<int>("--tokenize-mb") { Description = "megabytes of JSON lines whose tokenization is timed with each tokenizer (0: skip)", DefaultValueFactory = _ => PerfSettings.DefaultTokenizeMegabytes };
         var work = new Option<string?>("--work") { Description = "folder for the generated checkpoints, deleted afterwards (default: the system temp folder)" };
-        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, tokenization, cluster overhead, 2-node scaling, 7B-shaped peak memory")
+        var command = new Command("perf", "Measure throughput against the machine: dense forward, copal and wanda stages, importance GEMM, the planner's time and node memory against the measured, tokenization, cluster overhead, 2-node scaling, 7B-shaped peak memory and storage")
         {
-            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skipScaling, skip7b, bigMethod, precision, tokenizeMb, work,
+            report, samples, seqLen, dtype, batch, threads, repeat, hidden, intermediate, layers, heads, vocab, nodes, clusterSamples, skipCluster, skipScaling, skip7b, skipNodeMemory, bigMethod, precision, tokenizeMb, work,
         };
         command.SetAction(result =>
         {
@@ -57,6 +58,7 @@ public static class PerfCommand
                 ClusterSamples = result.GetValue(clusterSamples),
                 Scaling = !result.GetValue(skipScaling),
                 Run7B = !result.GetValue(skip7b),
+                RunNodeMemory = !result.GetValue(skipNodeMemory),
                 Method7B = Metrics.Parse(result.GetValue(bigMethod)!),
                 WorkRoot = result.GetValue(work) ?? Path.GetTempPath(),
                 TokenizeMegabytes = result.GetValue(tokenizeMb),

@@ -50,6 +50,9 @@ public sealed record PerfSettings
 
     public bool Run7B { get; init; } = true;
 
+    /// <summary>Runs the cluster prune whose nodes' peak memory is held against their plan (<see cref="NodeMemoryPerf"/>).</summary>
+    public bool RunNodeMemory { get; init; } = true;
+
     public PruningMethod Method7B { get; init; } = PruningMethod.Wanda;
 
     /// <summary>Samples and length of the 7B-shaped run: memory, not speed, is measured there.</summary>

@@ -41,10 +41,20 @@ public static class PerfTable
         string RunGB(string key) => perf["llama_7b"]?["storage"]?["three_stage_copal_run_bytes"]?[key] is { } node ? Format(node.GetValue<long>() / 1e9) + " GB" : "skipped";
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped stage weights / model, --store masks | {Value("storage_7b_masks_over_model")} (target <= 0.08; --store full {Storage7B("full_over_model")}) |");
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped three-stage copal run on disk | {RunGB("masks_one_accumulator")} with --store masks (before: every stage's weights and accumulator, {RunGB("every_stage_full_with_accumulator")}) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| planned stage seconds / measured, copal in process | {Value("plan_time_over_measured")} (target 0.75-1.25; {Seconds(perf["plan_time"], "predicted_seconds")} planned, {Seconds(perf["plan_time"], "measured_seconds")} measured) |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| node peak RSS / planned, worst node | {Value("node_peak_rss_over_plan")} (target 0.85-1.15{NodePeaks(perf["node_memory"])}) |");
         var peak = perf["peak_rss_7b_bytes"];
         text.AppendLine(CultureInfo.InvariantCulture, $"| 7B-shaped peak RSS | {(peak is null ? "skipped" : Format(peak.GetValue<long>() / 1e9) + " GB")} (target <= 3 GB) |");
         return text.ToString();
     }
+
+    private static string Seconds(JsonNode? part, string key) => part?[key] is { } node ? Format(node.GetValue<double>()) + " s" : "-";
+
+    /// <summary>Each node's peak and plan, and the memory every node announced.</summary>
+    private static string NodePeaks(JsonNode? memory) => memory?["node_peaks"] is JsonArray nodes
+        ? "; " + string.Join(", ", nodes.Select(n => $"{n!["node"]!.GetValue<string>()} {Format(n["peak_rss_bytes"]!.GetValue<long>() / 1e9)} of {Format(n["planned_bytes"]!.GetValue<long>() / 1e9)} GB"))
+            + $", --memory {Format(memory["node_memory_bytes"]!.GetValue<long>() / 1e9)} GB each"
+        : "";
 
     private static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -131,7 +131,7 @@ public static class PlanCommand
         var (unit, size) = largest >= ByteSize.GiB ? ("GiB", ByteSize.GiB) : largest >= ByteSize.MiB ? ("MiB", ByteSize.MiB) : ("KiB", ByteSize.KiB);
         string Size(long bytes) => ((double)bytes / size).ToString("F1", CultureInfo.InvariantCulture);
         var table = new Table()
-            .AddColumns(new[] { "node", "layers", "weights", "method state", "buffers", "head", "total", "used", "FLOPs share" }
+            .AddColumns(new[] { "node", "layers", "weights", "method state", "buffers", "runtime", "head", "total", "used", "FLOPs share" }
                 .Select(h => h.Contains(' ') ? new TableColumn(h) : new TableColumn(h).NoWrap()).ToArray())
             .Caption($"sizes in {unit}; used: of the node's memory; FLOPs share: of the stage's calibration FLOPs");
         foreach (var s in plan.Shards)
@@ -142,6 +142,7 @@ public static class PlanCommand
                 Size(s.WeightBytes),
                 Size(s.MethodStateBytes),
                 Size(s.BufferBytes),
+                Size(s.RuntimeBytes),
                 s.HeadBytes == 0 ? "-" : Size(s.HeadBytes),
                 Size(s.TotalBytes),
                 Percent(s.TotalBytes, s.CapacityBytes),
@@ -185,6 +186,7 @@ public static class PlanCommand
                 ["weight_bytes"] = s.WeightBytes,
                 ["method_state_bytes"] = s.MethodStateBytes,
                 ["buffer_bytes"] = s.BufferBytes,
+                ["runtime_bytes"] = s.RuntimeBytes,
                 ["head_bytes"] = s.HeadBytes,
                 ["total_bytes"] = s.TotalBytes,
                 ["capacity_bytes"] = s.CapacityBytes,

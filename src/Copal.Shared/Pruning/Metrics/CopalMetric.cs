@@ -45,8 +45,10 @@ public sealed class CopalMetric(Perturbation perturbation, ImportancePrecision p
     }
 
     /// <summary>dy = dW x + W dx with dW = E |W| . xi and dx = E |x| . zeta, seeded by the site.</summary>
-    private Tensor GaussianOutputChange(Tensor weight, Tensor x, CalibrationSite site)
+    private Tensor GaussianOutputChange(Tensor scored, Tensor x, CalibrationSite site)
     {
+        // x is float32 here; the scored weight is in the compute dtype, converted per micro-batch rather than held.
+        var weight = scored.to_type(x.dtype);
         using var generator = new TorchSharp.torch.Generator((ulong)SeedFor(site));
         var xi = randn(weight.shape, generator: generator);
         var zeta = randn(x.shape, generator: generator);

@@ -7,7 +7,7 @@ public readonly record struct CalibrationSite(int Stage, int Layer, int Linear, 
 
 /// <summary>
 /// One linear in a micro-batch: its statistic (updated in place, float32), the weight being scored
-/// (float32), and its output y = x W^T [tokens, out] when the metric uses outputs (float32, or the
+/// (in the compute dtype), and its output y = x W^T [tokens, out] when the metric uses outputs (float32, or the
 /// compute dtype for a metric that <see cref="IImportanceMetric.AcceptsComputeDType">accepts it</see>).
 /// </summary>
 public sealed record ObservedLinear(Tensor Statistic, Tensor Weight, Tensor? Output, CalibrationSite Site);
